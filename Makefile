@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both create or refresh .venv first (pip, not uv/poetry: pip takes the torch
+# wheels that lie on this machine's disk instead of downloading a CUDA build).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# The main job: the whole DVC pipeline on the embedded demo dataset, then the metrics table.
+demo: $(STAMP)
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+# The whole test suite (CI runs exactly this through .ci/run).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean-venv:
+	rm -rf $(VENV)

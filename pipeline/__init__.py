@@ -1,0 +1,3 @@
+"""HPCL: audio-visual video highlight detection as a reproducible DVC pipeline."""
+
+__version__ = "0.1.0"
