@@ -1,0 +1,260 @@
+"""HPCL model: shapes, padding and audio masks, every variant, gradient flow."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from pipeline.losses import ce_loss, hard_pair_rank_loss, hpcl_loss
+from pipeline.model import (
+    FUSIONS,
+    GLOBAL_INITS,
+    POS_ENCODINGS,
+    VARIANTS,
+    AttentionBlock,
+    ModelConfig,
+    build_model,
+    masked_mean,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny matrices: one thread is fastest, and on a shared 2-core machine two threads contend."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+DV, DA = 12, 10
+
+
+def tiny(**kw) -> ModelConfig:
+    base = dict(d_model=16, num_heads=2, num_layers=1, num_cross_layers=1, ffn_dim=32, dropout=0.0)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+def inputs(B=2, T=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    visual = torch.randn(B, T, DV, generator=g)
+    audio = torch.randn(B, T, DA, generator=g)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    if B > 1:
+        mask[1, 5:] = False
+    audio_mask = mask.clone()
+    return visual, audio, mask, audio_mask
+
+
+def test_default_config_shapes_d256():
+    cfg = ModelConfig()
+    assert (cfg.d_model, cfg.variant, cfg.global_init, cfg.fusion) == (256, "co_av", "mean", "late")
+    model = build_model(cfg, 1024, 2048).eval()
+    B, T = 2, 9
+    out = model(torch.randn(B, T, 1024), torch.randn(B, T, 2048), torch.ones(B, T, dtype=torch.bool),
+                torch.ones(B, T, dtype=torch.bool))
+    assert out["score"].shape == (B, T)
+    assert set(out["logits"]) == {"co", "v", "a"}
+    assert all(v.shape == (B, T) for v in out["logits"].values())
+    assert out["emb_v"].shape == out["emb_a"].shape == (B, T, 256)
+    assert out["emb"].shape == (B, T, 512)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padding_invariance(variant):
+    """A video padded inside a batch scores exactly as it does alone, whatever the padding holds."""
+    torch.manual_seed(0)
+    model = build_model(tiny(variant=variant), DV, DA).eval()
+    g = torch.Generator().manual_seed(1)
+    short_v, short_a = torch.randn(1, 5, DV, generator=g), torch.randn(1, 5, DA, generator=g)
+    long_v, long_a = torch.randn(1, 8, DV, generator=g), torch.randn(1, 8, DA, generator=g)
+    ones5 = torch.ones(1, 5, dtype=torch.bool)
+    with torch.no_grad():
+        alone = model(short_v, short_a, ones5, ones5)
+        garbage = 100 * torch.randn(1, 3, DV, generator=g)
+        bv = torch.cat([torch.cat([short_v, garbage], 1), long_v])  # [2, 8, DV]
+        ba = torch.cat([torch.cat([short_a, -garbage[..., :DA]], 1), long_a])  # [2, 8, DA]
+        mask = torch.ones(2, 8, dtype=torch.bool)
+        mask[0, 5:] = False
+        batched = model(bv, ba, mask, mask.clone())
+    torch.testing.assert_close(batched["score"][0, :5], alone["score"][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batched["emb"][0, :5], alone["emb"][0], atol=1e-5, rtol=1e-5)
+    for k in alone["logits"]:
+        torch.testing.assert_close(batched["logits"][k][0, :5], alone["logits"][k][0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pos_encoding", POS_ENCODINGS)
+def test_position_encodings_padding_invariant_and_order_aware(pos_encoding):
+    torch.manual_seed(0)
+    model = build_model(tiny(pos_encoding=pos_encoding), DV, DA).eval()
+    visual, audio, mask, amask = inputs()
+    with torch.no_grad():
+        full = model(visual, audio, mask, amask)["score"]
+        alone = model(visual[1:, :5], audio[1:, :5], mask[1:, :5], amask[1:, :5])["score"]
+        flipped = model(visual.flip(1), audio.flip(1), mask, amask)["score"].flip(1)
+    torch.testing.assert_close(full[1, :5], alone[0], atol=1e-5, rtol=1e-5)
+    # without a position code the model is permutation-equivariant over segments
+    if pos_encoding == "none":
+        torch.testing.assert_close(flipped[0], full[0], atol=1e-5, rtol=1e-5)
+    elif pos_encoding == "sinusoidal":
+        assert not torch.allclose(flipped[0], full[0], atol=1e-4)
+
+
+def test_relative_bias_is_one_entry_per_offset():
+    from pipeline.model import RelativePositionBias
+
+    rel = RelativePositionBias(num_heads=2, max_offset=2)
+    with torch.no_grad():
+        rel.table.copy_(torch.arange(10.0).view(5, 2))  # offset -2..2 -> rows 0..4
+    bias = rel(torch.arange(3), torch.tensor([0, 1, 2, 0, 1, 2]))  # visual and audio keys share times
+    assert bias.shape == (2, 3, 6)
+    # head 0, query time 0: offsets 0, 1, 2, 0, 1, 2 -> rows 2, 3, 4 -> values 4, 6, 8
+    assert bias[0, 0].tolist() == [4, 6, 8, 4, 6, 8]
+    # query time 2, key time 0: offset -2 -> row 0; clipping beyond +-2
+    assert bias[1, 2, 0].item() == 1
+    far = rel(torch.tensor([0]), torch.tensor([7]))
+    assert far[0, 0, 0].item() == 8  # offset 7 clipped to 2
+
+
+def test_audio_mask_excludes_silent_segments_from_keys_and_fusion():
+    torch.manual_seed(0)
+    model = build_model(tiny(), DV, DA).eval()
+    visual, audio, mask, _ = inputs(B=1, T=6)
+    amask = torch.tensor([[True, True, False, False, True, True]])
+    with torch.no_grad():
+        ref = model(visual, audio, mask, amask)
+        other = audio.clone()
+        other[0, 2:4] = 50 * torch.randn(2, DA)  # change only the silent segments' audio
+        out = model(visual, other, mask, amask)
+    keep = amask[0]
+    # segments with audio never see the silent segments' audio (as keys in any attention)
+    torch.testing.assert_close(out["score"][0, keep], ref["score"][0, keep])
+    torch.testing.assert_close(out["emb_a"][0, keep], ref["emb_a"][0, keep])
+    torch.testing.assert_close(out["emb_v"], ref["emb_v"])
+    assert torch.equal(out["head_masks"]["a"], amask)
+    # on silent segments the fused score ignores the audio head: 2-head fusion of co and v
+    p = (torch.sigmoid(ref["logits"]["co"]) + torch.sigmoid(ref["logits"]["v"])) / 2
+    torch.testing.assert_close(torch.sigmoid(ref["score"][0, ~keep]), p[0, ~keep])
+    p3 = (torch.sigmoid(ref["logits"]["co"]) + torch.sigmoid(ref["logits"]["v"]) + torch.sigmoid(ref["logits"]["a"])) / 3
+    torch.testing.assert_close(torch.sigmoid(ref["score"][0, keep]), p3[0, keep])
+
+
+@pytest.mark.parametrize("variant", ["a_only", "cr_av", "co_av"])
+@pytest.mark.parametrize("global_init", GLOBAL_INITS)
+def test_video_without_audio_stays_finite(variant, global_init):
+    torch.manual_seed(0)
+    model = build_model(tiny(variant=variant, global_init=global_init), DV, DA)
+    visual, audio, mask, _ = inputs()
+    audio = torch.zeros_like(audio)
+    amask = torch.zeros_like(mask)  # no audio track anywhere: every audio key masked
+    out = model(visual, audio, mask, amask)
+    assert torch.isfinite(out["score"]).all() and torch.isfinite(out["emb"]).all()
+    labels = (torch.arange(7) % 3 == 0).long().expand(2, 7)
+    loss = ce_loss(out["logits"], labels.float(), mask, out["head_masks"]) + hpcl_loss(out["emb"], labels, mask)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_attention_block_masks_keys_and_handles_empty_rows():
+    torch.manual_seed(0)
+    block = AttentionBlock(8, 2, 16, 0.0).eval()
+    q, kv = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    valid = torch.tensor([[True, True, False, False], [False, False, False, False]])
+    kv2 = kv.clone()
+    kv2[0, 2:] = 1e3  # invalid keys of row 0 changed
+    with torch.no_grad():
+        a, b = block(q, kv, valid), block(q, kv2, valid)
+    torch.testing.assert_close(a[0], b[0])
+    # row 1 has no valid key: zero attention output, i.e. the block reduces to the residual path
+    with torch.no_grad():
+        x = block.norm1(q[1])
+        expected = block.norm2(x + block.ffn(x))
+    torch.testing.assert_close(a[1], expected)
+    m = masked_mean(torch.tensor([[[1.0], [3.0], [100.0]]]), torch.tensor([[True, True, False]]))
+    assert m.item() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "variant,global_init,fusion", list(itertools.product(VARIANTS, GLOBAL_INITS, FUSIONS))
+)
+def test_every_ablation_runs(variant, global_init, fusion):
+    torch.manual_seed(0)
+    model = build_model(tiny(variant=variant, global_init=global_init, fusion=fusion), DV, DA)
+    visual, audio, mask, amask = inputs()
+    out = model(visual, audio, mask, amask)
+    assert out["score"].shape == (2, 7)
+    expected_heads = {
+        "v_only": {"v"}, "a_only": {"a"}, "av": {"av"},
+        "cr_av": {"co", "v", "a"} if fusion == "late" else {"fused"},
+        "co_av": {"co", "v", "a"} if fusion == "late" else {"fused"},
+    }[variant]
+    assert set(out["logits"]) == expected_heads
+    assert out["emb"].shape == (2, 7, 32 if variant in ("cr_av", "co_av") else 16)
+    assert ("emb_v" in out) == (variant in ("v_only", "cr_av", "co_av"))
+    assert ("emb_a" in out) == (variant in ("a_only", "cr_av", "co_av"))
+    if len(expected_heads) == 1:
+        torch.testing.assert_close(out["score"], next(iter(out["logits"].values())))
+    assert (model.stream_v is None or model.stream_v.glob is None) == (global_init == "none" or model.stream_v is None)
+    out["score"].sum().backward()
+
+
+def test_single_stream_variants_ignore_the_other_modality():
+    torch.manual_seed(0)
+    visual, audio, mask, amask = inputs()
+    v_only = build_model(tiny(variant="v_only"), DV, DA).eval()
+    a_only = build_model(tiny(variant="a_only"), DV, DA).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(v_only(visual, audio, mask, amask)["score"], v_only(visual, audio * 7, mask, amask)["score"])
+        torch.testing.assert_close(a_only(visual, audio, mask, amask)["score"], a_only(visual * 7, audio, mask, amask)["score"])
+
+
+def test_co_occurrence_sees_both_modalities_cross_attention_only_the_other():
+    """CO-AV visual queries attend over [visual; audio]; CR-AV visual queries only over audio."""
+    torch.manual_seed(0)
+    visual, audio, mask, amask = inputs(B=1)
+    for mode, expected_keys in (("co", 14), ("cr", 7)):
+        model = build_model(tiny(variant=f"{mode}_av"), DV, DA).eval()
+        seen = {}
+        hook = model.cross.v_blocks[0].attn.register_forward_hook(lambda m, args, out: seen.update(k=args[1].shape[1]))
+        with torch.no_grad():
+            model(visual, audio, mask, amask)
+        hook.remove()
+        assert seen["k"] == expected_keys
+
+
+def test_gradient_reaches_every_parameter():
+    """co_av, late fusion, random G_init, shared-model domain embedding, all loss terms."""
+    torch.manual_seed(0)
+    model = build_model(tiny(global_init="random"), DV, DA, num_domains=3)
+    visual, audio, mask, amask = inputs()
+    amask[0, 2] = False
+    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
+    out = model(visual, audio, mask, amask, torch.tensor([0, 2]))
+    loss = (
+        ce_loss(out["logits"], labels.float(), mask, out["head_masks"])
+        + 0.3 * hpcl_loss(out["emb"], labels, mask)
+        + 0.1 * hard_pair_rank_loss(out["emb"], labels, mask)
+    )
+    loss.backward()
+    for name, p in model.named_parameters():
+        if name == "domain_emb.weight":  # only the rows of the domains in the batch
+            assert p.grad[[0, 2]].abs().sum() > 0 and p.grad[1].abs().sum() == 0
+            continue
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_config_validation_and_from_dict():
+    cfg = ModelConfig.from_dict({"variant": "cr_av", "d_model": 32, "num_heads": 4})
+    assert cfg.variant == "cr_av" and cfg.d_model == 32
+    with pytest.raises(ValueError, match="unknown model params"):
+        ModelConfig.from_dict({"varient": "co_av"})
+    with pytest.raises(ValueError, match="variant"):
+        ModelConfig(variant="va")
+    with pytest.raises(ValueError, match="divisible"):
+        ModelConfig(d_model=30, num_heads=4)
+    with pytest.raises(ValueError, match="domain embedding"):
+        build_model(tiny(), DV, DA, num_domains=2)(*inputs())

@@ -1,0 +1,263 @@
+"""Training, honest model selection, checkpoints, curves, evaluation; learning on planted data."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.align import VideoItem
+from pipeline.evaluation import evaluate_run
+from pipeline.metrics import read_predictions
+from pipeline.model import ModelConfig, build_model
+from pipeline.train import TrainConfig, items_table, load_checkpoint, split_validation, train_dataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny matrices: one thread is fastest, and on a shared 2-core machine two threads contend."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+D = 8
+TINY = dict(d_model=16, num_heads=2, num_layers=1, num_cross_layers=1, ffn_dim=32, dropout=0.1, rel_pos_max=4)
+
+
+def planted_items(n_train: int, n_test: int, seed: int = 0, domains=("dog",), shuffle_train_labels=False,
+                  no_audio=()) -> list[VideoItem]:
+    """Synthetic videos whose highlights need both modalities and tolerate asynchrony.
+
+    A highlight segment t carries the visual direction u, and the audio direction w sits at
+    t + s, s in {-1, 0, 1}; distractors carry u alone or w alone (no partner within one segment),
+    so neither modality alone can separate highlights from distractors. Noise N(0, 0.5^2).
+    """
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=D)
+    w = rng.normal(size=D)
+    u, w = u / np.linalg.norm(u), w / np.linalg.norm(w)
+    items = []
+    for i in range((n_train + n_test) * len(domains)):
+        domain = domains[i % len(domains)]
+        split = "train" if i < n_train * len(domains) else "test"
+        T = int(rng.integers(16, 25))
+        vis = rng.normal(scale=0.5, size=(T, D)).astype(np.float32)
+        aud = rng.normal(scale=0.5, size=(T, D)).astype(np.float32)
+        has_u, has_w = np.zeros(T, bool), np.zeros(T, bool)
+        labels = np.zeros(T, np.int64)
+        placed = 0
+        for t in rng.permutation(T):
+            if placed == 3:
+                break
+            if has_u[max(0, t - 2): t + 3].any() or has_w[max(0, t - 2): t + 3].any():
+                continue
+            s = int(np.clip(t + rng.integers(-1, 2), 0, T - 1))
+            has_u[t], has_w[s], labels[t] = True, True, 1
+            placed += 1
+        for flag in (has_u, has_u, has_w, has_w):
+            for t in rng.permutation(T):
+                if not (has_u[max(0, t - 1): t + 2].any() or has_w[max(0, t - 1): t + 2].any()):
+                    flag[t] = True
+                    break
+        vis[has_u] += 2 * u
+        aud[has_w] += 2 * w
+        train_labels = rng.permutation(labels) if (shuffle_train_labels and split == "train") else labels
+        lab = labels if split == "test" else train_labels
+        vid = f"{domain}{i:03d}"
+        amask = np.ones(T, bool)
+        if vid in no_audio:
+            aud[:], amask[:] = 0.0, False
+        items.append(VideoItem(vid, domain, split, vis, aud, amask, lab, lab.astype(np.float32),
+                               lab[:, None].astype(np.float32)))
+    return items
+
+
+def table_of(items: list[VideoItem]) -> pd.DataFrame:
+    return items_table(items)
+
+
+def test_validation_split_rule_is_per_domain_and_seeded():
+    def n_items(domain, n):
+        return [VideoItem(f"{domain}{i}", domain, "train", np.zeros((2, 1)), np.zeros((2, 1)), np.ones(2, bool),
+                          np.zeros(2, np.int64), np.zeros(2, np.float32), np.zeros((2, 1))) for i in range(n)]
+
+    items = n_items("VT", 4) + n_items("BK", 1) + n_items("GA", 2) + n_items("dog", 10)
+    train, val = split_validation(items, 0.2, seed=0)
+    count = lambda xs, d: sum(it.domain == d for it in xs)  # noqa: E731
+    assert [count(val, d) for d in ("VT", "BK", "GA", "dog")] == [1, 0, 1, 2]
+    assert [count(train, d) for d in ("VT", "BK", "GA", "dog")] == [3, 1, 1, 8]
+    again = split_validation(list(reversed(items)), 0.2, seed=0)[1]
+    assert [it.vid for it in again] == [it.vid for it in val]  # independent of input order
+    others = [tuple(it.vid for it in split_validation(items, 0.2, seed=s)[1]) for s in range(6)]
+    assert len(set(others)) > 1  # the seed moves the split
+    assert split_validation(items, 0.0, seed=0)[1] == []
+
+
+def test_train_is_deterministic_and_selection_honest(tmp_path):
+    items = planted_items(8, 3)
+    mcfg = ModelConfig(**TINY)
+    tcfg = TrainConfig(epochs=4, batch_size=3, val_fraction=0.25, device="cpu", num_threads=1, seed=3)
+    h1 = train_dataset(items, mcfg, tcfg, tmp_path / "r1", "youtube_highlights", progress=False)
+    h2 = train_dataset(items, mcfg, tcfg, tmp_path / "r2", "youtube_highlights", progress=False)
+    assert h1["groups"] == h2["groups"]  # every loss term, val and test mAP, selection identical
+    s1 = torch.load(tmp_path / "r1" / "dog" / "selected.pt", weights_only=True)
+    s2 = torch.load(tmp_path / "r2" / "dog" / "selected.pt", weights_only=True)
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+    g = h1["groups"]["dog"]
+    assert len(g["val_vids"]) == 2 and len(g["train_vids"]) == 6 and len(g["test_vids"]) == 3
+    assert not set(g["val_vids"]) & set(g["train_vids"])
+    epochs = g["epochs"]
+    vals = [r["val_mAP"] for r in epochs]
+    assert g["selected_epoch"] == 1 + vals.index(max(vals))  # best validation, earliest on ties
+    assert g["best_val_mAP"] == max(vals)
+    tests = [r["test_mAP"] for r in epochs]
+    assert g["test_best_epoch_optimistic"]["mAP"] == max(tests)
+    assert all(r["loss"] == pytest.approx(r["loss_ce"] + 0.3 * r["loss_hpcl"] + 0.1 * r["loss_rank"], rel=1e-6)
+               for r in epochs)
+
+    # checkpoints: state dicts that load with weights_only=True into the configured model
+    model = build_model(mcfg, D, D)
+    load_checkpoint(model, tmp_path / "r1" / "dog" / "last.pt")
+    last = torch.load(tmp_path / "r1" / "dog" / "last.pt", weights_only=True)
+    assert set(last) == set(model.state_dict())
+    if g["selected_epoch"] != 4:
+        assert any(not torch.equal(last[k], s1[k]) for k in last)
+
+    # curves for dvc plots, history JSON
+    with open(tmp_path / "r1" / "curves" / "dog.tsv", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert list(rows[0]) == ["epoch", "loss", "loss_ce", "loss_hpcl", "loss_rank", "val_mAP", "test_mAP"]
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert float(rows[1]["val_mAP"]) == pytest.approx(vals[1])
+    saved = json.loads((tmp_path / "r1" / "history.json").read_text())
+    assert saved["groups"]["dog"]["selected_epoch"] == g["selected_epoch"]
+
+
+def test_model_learns_planted_structure_beyond_shuffled_labels(tmp_path):
+    """Full model: test mAP well above the same pipeline trained on labels shuffled in each video."""
+    mcfg = ModelConfig(**{**TINY, "d_model": 32, "num_heads": 4, "ffn_dim": 64, "rel_pos_max": 8})
+    tcfg = TrainConfig(epochs=16, batch_size=4, lr=2e-3, val_fraction=0.2, device="cpu", num_threads=1, seed=0)
+    results = {}
+    for name, shuffle in (("real", False), ("shuffled", True)):
+        items = planted_items(40, 10, seed=1, shuffle_train_labels=shuffle)
+        test_items = [it for it in items if it.split == "test"]
+        train_dataset(items, mcfg, tcfg, tmp_path / name, "youtube_highlights", progress=False)
+        results[name] = evaluate_run(items, tmp_path / name, mcfg, "youtube_highlights", table_of(test_items),
+                                     tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json")
+    real, shuffled = results["real"]["umt"]["mAP"], results["shuffled"]["umt"]["mAP"]
+    assert real > 0.7, results["real"]
+    assert real > shuffled + 0.3, (real, shuffled)
+
+
+def test_evaluate_run_writes_predictions_and_metrics(tmp_path):
+    items = planted_items(4, 2, domains=("dog", "surfing"), no_audio=("surfing009",))
+    mcfg = ModelConfig(**TINY)
+    tcfg = TrainConfig(epochs=2, batch_size=2, device="cpu", num_threads=1)
+    train_dataset(items, mcfg, tcfg, tmp_path / "m", "youtube_highlights", progress=False)
+    table = table_of(items)
+    # one test video was cut by align (table has 2 more segments); one has no aligned features
+    cut = next(it for it in items if it.split == "test" and it.domain == "dog")
+    extra = pd.DataFrame([{**table[table.vid == cut.vid].iloc[-1].to_dict(), "seg_idx": cut.num_segments + k}
+                          for k in range(2)])
+    lost = table[table.vid == cut.vid].assign(vid="lostvid")
+    table = pd.concat([table, extra, lost], ignore_index=True).sort_values(["vid", "seg_idx"], kind="stable")
+    m = evaluate_run(items, tmp_path / "m", mcfg, "youtube_highlights", table, tmp_path / "p" / "pred.jsonl",
+                     tmp_path / "metrics" / "yt.json")
+    assert set(m) >= {"dataset", "umt", "standard", "last_epoch", "test_best_epoch_optimistic", "selected_epoch",
+                      "num_videos", "unevaluated_videos"}
+    assert set(m["umt"]["per_domain"]) == {"dog", "surfing"}
+    assert m["umt"]["mAP"] == pytest.approx(np.mean(list(m["umt"]["per_domain"].values())))
+    assert set(m["last_epoch"]) == {"umt", "standard"}
+    assert m["test_best_epoch_optimistic"]["note"].startswith("epoch chosen on the test split")
+    assert set(m["selected_epoch"]) == {"dog", "surfing"} and m["num_videos"] == 4
+    assert m["unevaluated_videos"] == {"no_features": 1, "no_model": 0}
+    assert json.loads((tmp_path / "metrics" / "yt.json").read_text()) == m
+    preds = read_predictions(tmp_path / "p" / "pred.jsonl")
+    assert set(preds) == {it.vid for it in items if it.split == "test"}
+    p = preds[cut.vid]
+    assert len(p) == cut.num_segments + 2  # table length
+    assert p[-1] == p[-2] == p[: cut.num_segments].min()  # cut segments get the video's minimum
+    assert np.all((p > 0) & (p < 1))  # fused probabilities
+    with pytest.raises(ValueError, match="different model config|trained with model config"):
+        evaluate_run(items, tmp_path / "m", ModelConfig(**{**TINY, "variant": "av"}), "youtube_highlights", table,
+                     tmp_path / "x.jsonl", tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("variant", ["v_only", "a_only", "av", "cr_av"])
+def test_ablation_variants_train(tmp_path, variant):
+    items = planted_items(3, 1)
+    h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant}), TrainConfig(epochs=1, batch_size=2, device="cpu", num_threads=1),
+                      tmp_path, "youtube_highlights", progress=False)
+    assert h["groups"]["dog"]["selected_epoch"] == 1
+
+
+def test_shared_model_with_domain_embedding_and_regression_targets(tmp_path):
+    items = planted_items(3, 1, domains=("VT", "BK"))
+    tcfg = TrainConfig(epochs=2, batch_size=2, per_domain=False, ce_target="regression", optimizer="adamw",
+                       lambda_hpcl=0.0, device="cpu", num_threads=1)
+    h = train_dataset(items, ModelConfig(**TINY), tcfg, tmp_path, "youtube_highlights", progress=False)
+    assert list(h["groups"]) == ["shared"]
+    g = h["groups"]["shared"]
+    assert g["domains"] == ["BK", "VT"] and g["num_domains"] == 2
+    assert set(g["epochs"][0]["test_per_domain"]) == {"BK", "VT"}
+    state = torch.load(tmp_path / "shared" / "selected.pt", weights_only=True)
+    assert state["domain_emb.weight"].shape == (2, TINY["d_model"])
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="unknown train/loss params"):
+        TrainConfig.from_sections({"epochs": 3}, {"lambda_hcpl": 0.3})
+    cfg = TrainConfig.from_sections({"epochs": 3, "optimizer": "adamw"}, {"tau": 0.2})
+    assert (cfg.epochs, cfg.optimizer, cfg.tau, cfg.lambda_hpcl) == (3, "adamw", 0.2, 0.3)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="sgd")
+    with pytest.raises(ValueError, match="no training videos"):
+        train_dataset([it for it in planted_items(1, 1) if it.split == "test"], ModelConfig(**TINY),
+                      TrainConfig(epochs=1), "unused", "youtube_highlights", progress=False)
+
+
+def test_tvsum_from_segment_table_through_align_train_evaluate(tmp_path):
+    """The contracts between modules: segments.csv -> align -> train -> evaluate (TVSum top-5)."""
+    import h5py
+
+    from pipeline.align import align_dataset, load_aligned
+    from pipeline.annotations import SEGMENT_COLUMNS, read_segment_table, write_segment_table
+
+    rng = np.random.default_rng(0)
+    rows, stores = [], {"visual": {}, "audio": {}}
+    for i, (domain, split) in enumerate([("VT", "train")] * 3 + [("VT", "test"), ("BK", "train"), ("BK", "train"),
+                                                                   ("BK", "test")]):
+        vid, T = f"tv{i}", int(rng.integers(8, 14))
+        ann = rng.integers(1, 6, size=(T, 20))
+        mean = ann.mean(1)
+        label = (mean > np.sort(mean)[(T - 1) // 2]).astype(int)
+        for t in range(T):
+            rows.append({"vid": vid, "domain": domain, "split": split, "seg_idx": t, "start_frame": np.nan,
+                         "end_frame": np.nan, "start_s": 2.0 * t, "end_s": 2.0 * t + 2, "fps": np.nan,
+                         "label": int(label[t]), "match": np.nan, "scores": json.dumps(ann[t].tolist()), "video": ""})
+        stores["visual"][vid] = rng.normal(size=(T, D)) + label[:, None]
+        stores["audio"][vid] = rng.normal(size=(T, 4))
+    write_segment_table(pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS)), tmp_path / "segments.csv")
+    table = read_segment_table(tmp_path / "segments.csv")
+    for modality, videos in stores.items():
+        with h5py.File(tmp_path / f"{modality}.h5", "w") as f:
+            for vid, x in videos.items():
+                f.create_dataset(vid, data=x.astype(np.float32))
+    summary = align_dataset(table, tmp_path / "visual.h5", tmp_path / "audio.h5", tmp_path / "aligned.h5", "tvsum")
+    assert summary["num_videos"] == 7
+    items = load_aligned(tmp_path / "aligned.h5")
+    np.testing.assert_array_equal(items[0].labels, table[table.vid == "tv0"]["label"].to_numpy())  # same rule
+    mcfg = ModelConfig(**TINY)
+    tcfg = TrainConfig(epochs=3, batch_size=1, device="cpu", num_threads=1, ce_target="regression")
+    h = train_dataset(items, mcfg, tcfg, tmp_path / "models", "tvsum", progress=False)
+    assert [len(h["groups"][d]["val_vids"]) for d in ("BK", "VT")] == [1, 1]  # 2 and 3 train videos -> 1 val
+    m = evaluate_run(items, tmp_path / "models", mcfg, "tvsum", table, tmp_path / "pred.jsonl", tmp_path / "m.json")
+    assert set(m["umt"]["per_domain"]) == {"VT", "BK"} and m["num_videos"] == 2
+    assert 0.0 <= m["umt"]["mAP"] <= 1.0 and 0.0 <= m["standard"]["mAP"] <= 1.0
