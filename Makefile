@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# dvc.yaml's stage commands call `python`: make it the venv's.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+unexport VIRTUAL_ENV
 
 .PHONY: demo test setup clean-venv
 

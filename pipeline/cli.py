@@ -1,0 +1,143 @@
+"""``hpcl``: the command line. It only parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .paths import REPO_ROOT
+
+DEFAULT_VISUAL_WEIGHTS = REPO_ROOT / "data" / "weights" / "visual" / "weights.pt"
+DEFAULT_AUDIO_WEIGHTS = REPO_ROOT / "data" / "weights" / "audio" / "weights.pt"
+
+
+def _print_json(obj: dict, out: str | None = None) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n", encoding="utf-8")
+
+
+def _default_weights(given: str | None, default: Path) -> str | None:
+    if given:
+        return given
+    return str(default) if default.exists() else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .metrics import evaluate_files
+
+    result = evaluate_files(args.dataset, args.annotations, args.predictions, protocol=args.protocol)
+    _print_json(result, args.out)
+
+
+def _visual(args: argparse.Namespace):
+    from .backbones import build_visual_backbone
+    from .device import resolve_device
+
+    weights = _default_weights(args.visual_weights, DEFAULT_VISUAL_WEIGHTS)
+    if weights is None:
+        raise SystemExit(
+            f"no weights for visual backbone {args.visual!r}: run `dvc repro weights_visual` "
+            f"(writes {DEFAULT_VISUAL_WEIGHTS}) or pass --visual-weights PATH"
+        )
+    kwargs = {"crop_size": args.crop_size} if args.crop_size else {}
+    return build_visual_backbone(args.visual, weights_path=weights, device=resolve_device(args.device), **kwargs)
+
+
+def _audio(args: argparse.Namespace):
+    from .backbones import build_audio_backbone
+    from .device import resolve_device
+
+    if args.audio == "logmel":
+        return build_audio_backbone("logmel", device=resolve_device(args.device))
+    weights = _default_weights(args.audio_weights, DEFAULT_AUDIO_WEIGHTS)
+    return build_audio_backbone(args.audio, weights_path=weights, device=resolve_device(args.device))
+
+
+def cmd_check_backbones(args: argparse.Namespace) -> None:
+    from .extract import check_backbones
+
+    _print_json(check_backbones(args.video, _visual(args), _audio(args), topk=args.topk))
+
+
+def cmd_bench_extract(args: argparse.Namespace) -> None:
+    from .device import resolve_device
+    from .extract import bench_extract
+
+    result = bench_extract(
+        args.video,
+        _visual(args),
+        segments=args.segments,
+        batch_size=args.batch_size,
+        frames_per_segment=args.frames_per_segment,
+        device=resolve_device(args.device),
+        autocast=args.autocast,
+    )
+    _print_json(result)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpcl",
+        description="Audio-visual video highlight detection (HPCL): evaluation protocols and backbone tools. "
+        "The pipeline itself runs with `dvc repro`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("evaluate", help="score predictions with the benchmark protocols",
+                       description="Evaluate PRED.jsonl ({'vid', 'scores'} per line, one score per annotated "
+                       "segment in annotation order) against benchmark annotations.")
+    p.add_argument("--dataset", required=True, choices=["youtube_highlights", "tvsum", "demo"])
+    p.add_argument("--annotations", required=True, action="append",
+                   help="annotation file or folder (authors' layout, UMT json, lighthouse jsonl, TVSum tsv, "
+                   "or a prepared segments.csv); repeat to concatenate several")
+    p.add_argument("--predictions", required=True, help="predictions jsonl")
+    p.add_argument("--protocol", default="umt", choices=["umt", "standard"],
+                   help="umt: as the published code computes it (default); standard: textbook AP")
+    p.add_argument("--out", help="also write the result JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+    def backbone_args(q: argparse.ArgumentParser, audio: bool) -> None:
+        q.add_argument("video", help="a video file")
+        q.add_argument("--visual", default="i3d", help="visual backbone (default i3d)")
+        q.add_argument("--visual-weights", help=f"converted weights (default {DEFAULT_VISUAL_WEIGHTS})")
+        q.add_argument("--crop-size", type=int, help="input crop size (default: the backbone's)")
+        if audio:
+            q.add_argument("--audio", default="pann_cnn14", help="audio backbone (pann_cnn14 | logmel)")
+            q.add_argument("--audio-weights", help=f"PANN checkpoint (default {DEFAULT_AUDIO_WEIGHTS})")
+        q.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+    p = sub.add_parser("check-backbones", help="top-5 Kinetics-400 / AudioSet classes of a video, as JSON",
+                       description="Shows that real weights are loaded: top classes with probabilities.")
+    backbone_args(p, audio=True)
+    p.add_argument("--topk", type=int, default=5)
+    p.set_defaults(func=cmd_check_backbones)
+
+    p = sub.add_parser("bench-extract", help="visual extraction speed: end-to-end vs model-only segments/s",
+                       description="Runs N segments of VIDEO (cycled if the video is short) end to end and "
+                       "model-only on the same pre-decoded batches; prints JSON with overlap_efficiency.")
+    backbone_args(p, audio=False)
+    p.add_argument("--segments", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--frames-per-segment", type=int, default=16)
+    p.add_argument("--autocast", default="bf16", choices=["none", "bf16", "fp16"], help="GPU only")
+    p.set_defaults(func=cmd_bench_extract)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"hpcl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""DVC stage `evaluate`: trained models -> metrics/<dataset>.json, predictions jsonl, timeline plots."""
+
+from _common import ROOT
+
+from pipeline.align import load_aligned
+from pipeline.annotations import read_segment_table
+from pipeline.evaluation import evaluate_run
+from pipeline.metrics import read_predictions
+from pipeline.model import ModelConfig
+from pipeline.params import read_params, section
+from pipeline.plots import plot_timelines
+
+params = read_params()
+dataset = params["dataset"]
+cfg = section("evaluate", params)
+train_cfg = section("train", params)
+table = read_segment_table(ROOT / "data" / "prepared" / dataset / "segments.csv")
+predictions = ROOT / "predictions" / f"{dataset}.jsonl"
+metrics = evaluate_run(
+    load_aligned(ROOT / "data" / "aligned" / dataset / "aligned.h5"),
+    ROOT / "data" / "models" / dataset,
+    ModelConfig.from_dict(section("model", params)),
+    dataset,
+    table,
+    predictions,
+    ROOT / "metrics" / f"{dataset}.json",
+    device=train_cfg["device"],
+    num_threads=train_cfg["num_threads"],
+)
+plot_timelines(table, read_predictions(predictions), ROOT / "plots" / dataset / "timelines",
+               max_videos=cfg["timelines"])
+print(f"evaluate: {dataset} test mAP (umt) = {metrics['umt']['mAP']:.4f}")

@@ -1,0 +1,28 @@
+"""DVC stage `prepare`: the dataset's labels -> data/prepared/<dataset>/segments.csv + report.json."""
+
+from _common import ROOT, write_json
+
+from pipeline.annotations import prepare_dataset, write_segment_table
+from pipeline.params import raw_dir, read_params, section
+from pipeline.paths import safe_join
+
+params = read_params()
+cfg = section("prepare", params)
+raw = raw_dir(params)
+annotations_dir = raw / "annotations"
+annotations = [safe_join(annotations_dir, name) for name in cfg["annotations"]]
+info = safe_join(annotations_dir, cfg["tvsum_info"]) if cfg.get("tvsum_info") else None
+table, report = prepare_dataset(
+    params["dataset"],
+    annotations,
+    fmt=cfg["format"],
+    split=cfg["split"],
+    splits_file=safe_join(annotations_dir, cfg["splits_file"]) if cfg["split"] == "umt" else None,
+    videos_dir=raw / "videos",
+    tvsum_info=info if info is not None and info.exists() else None,
+)
+out = ROOT / "data" / "prepared" / params["dataset"]
+write_segment_table(table, out / "segments.csv")
+write_json(out / "report.json", report)
+print(f"prepare: {report['videos']} videos ({report['videos_found']} video files found), "
+      f"{len(table)} segments -> {out / 'segments.csv'}")
