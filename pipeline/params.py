@@ -49,6 +49,15 @@ def section(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     return _merge(base, preset)
 
 
+def backbone(modality: str, params: dict[str, Any] | None = None) -> str:
+    """The dataset's backbone for ``modality`` (``presets.<dataset>.backbones.<modality>``)."""
+    params = params if params is not None else read_params()
+    try:
+        return params["presets"][params["dataset"]]["backbones"][modality]
+    except (KeyError, TypeError):
+        raise ValueError(f"params.yaml: presets.{params['dataset']}.backbones.{modality} is not set") from None
+
+
 def raw_dir(params: dict[str, Any]) -> Path:
     """``data/raw/<dataset>``: annotations/, videos/, and optionally features/."""
     return REPO_ROOT / "data" / "raw" / params["dataset"]

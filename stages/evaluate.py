@@ -8,7 +8,7 @@ from pipeline.evaluation import evaluate_run
 from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig
 from pipeline.params import read_params, section
-from pipeline.plots import plot_timelines
+from pipeline.plots import plot_timelines, write_timeline_data
 
 params = read_params()
 dataset = params["dataset"]
@@ -27,6 +27,7 @@ metrics = evaluate_run(
     device=train_cfg["device"],
     num_threads=train_cfg["num_threads"],
 )
-plot_timelines(table, read_predictions(predictions), ROOT / "plots" / dataset / "timelines",
-               max_videos=cfg["timelines"])
+scores = read_predictions(predictions)
+plot_timelines(table, scores, ROOT / "plots" / dataset / "timelines", max_videos=cfg["timelines"])
+write_timeline_data(table, scores, ROOT / "plots" / dataset / "timeline_data", max_videos=cfg["timelines"])
 print(f"evaluate: {dataset} test mAP (umt) = {metrics['umt']['mAP']:.4f}")

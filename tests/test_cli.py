@@ -1,0 +1,109 @@
+"""The `hpcl` command line: help on every subcommand, evaluate, check-backbones, bench-extract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pipeline.cli import build_parser, main
+from pipeline.metrics import write_predictions
+
+SUBCOMMANDS = ["evaluate", "check-backbones", "bench-extract"]
+
+
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+def test_every_subcommand_has_help(sub, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([sub, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: hpcl {sub}" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, check=True)
+    for sub in SUBCOMMANDS:
+        assert sub in out.stdout
+
+
+def _lighthouse_tvsum(shared_data):
+    return [str(shared_data / "tvsum" / f"lighthouse_tvsum_{s}_release.jsonl") for s in ("train", "val")]
+
+
+def test_evaluate_tvsum_matches_library_and_ranks(shared_data, tmp_path, capsys):
+    # The CLI's figure is the library's on the same predictions, read back from the jsonl; the
+    # annotators' mean score ranks far better than its reverse.
+    from pipeline.annotations import load_annotations, scores_matrix
+    from pipeline.metrics import evaluate
+
+    table = load_annotations("tvsum", _lighthouse_tvsum(shared_data))
+    vids = sorted(table["vid"].unique())[:3]
+    preds = {}
+    for vid in vids:
+        rows = table[table["vid"] == vid].sort_values("seg_idx")
+        preds[vid] = scores_matrix(rows["scores"]).mean(axis=1).tolist()
+    pred_file = tmp_path / "pred.jsonl"
+    write_predictions(pred_file, preds)
+    out_file = tmp_path / "out.json"
+    argv = ["evaluate", "--dataset", "tvsum", "--predictions", str(pred_file), "--out", str(out_file)]
+    for path in _lighthouse_tvsum(shared_data):
+        argv += ["--annotations", path]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out_file.read_text())
+    assert printed["num_videos"] == 3 and printed["protocol"] == "umt"
+    expected = evaluate("tvsum", table, preds, "umt")
+    assert printed["mAP"] == pytest.approx(expected["mAP"], abs=1e-12)
+    assert printed["per_domain"] == pytest.approx(expected["per_domain"], abs=1e-12)
+
+    reversed_preds = {vid: (-np.asarray(s)).tolist() for vid, s in preds.items()}
+    write_predictions(pred_file, reversed_preds)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["mAP"] < printed["mAP"] - 0.3
+
+
+def test_evaluate_unknown_video_is_a_clear_error(shared_data, tmp_path, capsys):
+    pred_file = tmp_path / "pred.jsonl"
+    write_predictions(pred_file, {"not_a_tvsum_video": [0.1, 0.2]})
+    argv = ["evaluate", "--dataset", "tvsum", "--predictions", str(pred_file)]
+    for path in _lighthouse_tvsum(shared_data):
+        argv += ["--annotations", path]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "not_a_tvsum_video" in err and "pred.jsonl" in err
+
+
+def test_check_backbones_with_real_i3d_weights(shared_data, i3d_kinetics_weights, capsys):
+    weights, _ = i3d_kinetics_weights
+    video = shared_data / "videos" / "bigbuckbunny.mp4"
+    assert main(["check-backbones", str(video), "--visual-weights", str(weights), "--audio", "logmel",
+                 "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["visual"]) == 5
+    probs = [entry["prob"] for entry in result["visual"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-6
+    assert all(isinstance(entry["label"], str) and entry["label"] for entry in result["visual"])
+    assert result["audio"] is None  # logmel has no classes
+
+
+def test_check_backbones_without_weights_says_where_they_go(shared_data, tmp_path, capsys, monkeypatch):
+    import pipeline.cli as cli
+
+    monkeypatch.setattr(cli, "DEFAULT_VISUAL_WEIGHTS", tmp_path / "absent.pt")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check-backbones", str(shared_data / "videos" / "bikes.mp4"), "--audio", "logmel"])
+    assert "weights_visual" in str(exit_info.value) and "--visual-weights" in str(exit_info.value)
+
+
+def test_bench_extract_prints_the_three_figures(shared_data, i3d_kinetics_weights, capsys):
+    weights, _ = i3d_kinetics_weights
+    video = shared_data / "videos" / "bikes.mp4"
+    assert main(["bench-extract", str(video), "--visual-weights", str(weights), "--segments", "4",
+                 "--batch-size", "2", "--frames-per-segment", "8", "--crop-size", "64", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["segments_per_s"] > 0 and result["model_only_segments_per_s"] > 0
+    assert result["overlap_efficiency"] == pytest.approx(
+        result["segments_per_s"] / result["model_only_segments_per_s"], abs=1e-3)  # printed rounded
