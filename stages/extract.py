@@ -40,7 +40,8 @@ if features["source"] == "extract":
     weights = ROOT / "data" / "weights" / modality / "weights.pt"
     weights_path = weights if weights.exists() else None
     common = dict(batch_size=cfg["batch_size"], device=device, autocast=cfg["autocast"],
-                  max_failures=cfg["max_failures"], weights_sha256=manifest.get("sha256"), parts_dir=parts)
+                  max_failures=cfg["max_failures"], num_workers=cfg["num_workers"],
+                  weights_sha256=manifest.get("sha256"), parts_dir=parts)
     if modality == "visual":
         model = build_visual_backbone(backbone(modality, params), weights_path=weights_path, device=device,
                                       crop_size=cfg["crop_size"])
