@@ -66,7 +66,7 @@ def cmd_check_backbones(args: argparse.Namespace) -> None:
 
 def cmd_bench_extract(args: argparse.Namespace) -> None:
     from .device import resolve_device
-    from .extract import bench_extract
+    from .extract import bench_extract, resolve_workers
 
     result = bench_extract(
         args.video,
@@ -76,6 +76,8 @@ def cmd_bench_extract(args: argparse.Namespace) -> None:
         frames_per_segment=args.frames_per_segment,
         device=resolve_device(args.device),
         autocast=args.autocast,
+        num_workers=resolve_workers(args.num_workers, resolve_device(args.device)),
+        rounds=args.rounds,
     )
     _print_json(result)
 
@@ -125,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--frames-per-segment", type=int, default=16)
     p.add_argument("--autocast", default="bf16", choices=["none", "bf16", "fp16"], help="GPU only")
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="decoder threads (default 0 = auto: 1 on CPU, all cores but one on GPU)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="repeat both measurements, alternating their order, to even out load drift (default 2)")
     p.set_defaults(func=cmd_bench_extract)
     return parser
 

@@ -551,6 +551,27 @@ def load_torch_checkpoint(path: str | os.PathLike, key: str | None = None) -> di
     return dict(obj)
 
 
+def load_state_checked(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str | os.PathLike,
+                       what: str) -> None:
+    """``model.load_state_dict(state)`` with every key and shape mismatch reported against ``source``.
+
+    ``what`` names the architecture in the message ("InceptionI3d", "i3d_r50", "PANN Cnn14").
+    Nothing is loaded unless everything fits, so a refused checkpoint leaves ``model`` as it was.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{source}: not a {what} checkpoint: {len(missing)} missing keys {missing[:5]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:5]}"
+        )
+    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if state[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"{source}: shape mismatch for {what} (key, file, model): {wrong[:5]}")
+    model.load_state_dict(dict(state), strict=True)
+
+
 def _validate_pann(path: Path) -> None:
     state = load_torch_checkpoint(path, key="model")
     for name, shape in (("fc1.weight", (2048, 2048)), ("fc_audioset.weight", (527, 2048))):

@@ -28,9 +28,9 @@ from pipeline.backbones.audio import (
     ensure_panns_labels_csv,
     load_pann_state_dict,
     load_pann_weights,
-    load_state_checked,
 )
 from pipeline.paths import REPO_ROOT, shared_data_dir
+from pipeline.weights import load_state_checked
 
 SR = 32000
 
@@ -215,7 +215,7 @@ def test_broken_checkpoints_are_refused_naming_the_file(tmp_path, source_cnn14, 
     state = dict(source_cnn14.state_dict())
     state["fc_audioset.weight"] = torch.zeros(10, 2048)
     with pytest.raises(ValueError, match=r"x\.pth.*shape mismatch.*fc_audioset\.weight.*\(10, 2048\)"):
-        load_state_checked(source_cnn14, state, "x.pth")
+        load_state_checked(source_cnn14, state, "x.pth", "PANN Cnn14")
 
 
 # ----------------------------------------------------------------------------- log-mel

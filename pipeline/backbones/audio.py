@@ -15,34 +15,28 @@ has been written from the bundled label list: its ``config.py`` otherwise runs `
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-try:  # numpy >= 2
-    from numpy._core import multiarray as _np_multiarray
-except ImportError:  # numpy 1.x
-    from numpy.core import multiarray as _np_multiarray
+from ..weights import PANN_CNN14_URL, load_state_checked, load_torch_checkpoint, sha256_file
 
 LABELS_RESOURCE = Path(__file__).resolve().parent.parent / "resources" / "audioset_labels.json"
 NUM_AUDIOSET_CLASSES = 527
 
 # Where the PANN checkpoint goes; the message names the params keys that point at it.
 PANN_CHECKPOINT_NAME = "Cnn14_mAP=0.431.pth"
-PANN_CHECKPOINT_URL = "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth"
 PANN_WEIGHTS_HINT = (
     f"the PANN Cnn14 checkpoint is required: download {PANN_CHECKPOINT_NAME} (about 327 MB) from "
-    f"{PANN_CHECKPOINT_URL} (Zenodo record 3987831) and give its path in params.yaml as "
+    f"{PANN_CNN14_URL} (Zenodo record 3987831) and give its path in params.yaml as "
     "`weights.audio.local_path`; without it use the weight-free audio backbone `logmel` "
-    "(`extract_audio.backbone: logmel`)"
+    "(`presets.<dataset>.backbones.audio: logmel`)"
 )
 
 # Cnn14 at 32 kHz as released (panns_inference.models.Cnn14 arguments).
@@ -51,20 +45,6 @@ CNN14_CONFIG = dict(
     classes_num=NUM_AUDIOSET_CLASSES,
 )
 CNN14_TIME_POOLS = 5  # conv blocks 1-5 each halve time (2x2 avg pool); block 6 pools 1x1
-
-# Numpy globals a checkpoint may hold besides tensors (the official one also stores its training
-# sampler's index arrays and RandomState). Array reconstruction only: no code runs while loading.
-_NUMPY_SAFE_GLOBALS = [
-    (_np_multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-    (_np_multiarray._reconstruct, "numpy._core.multiarray._reconstruct"),
-    (_np_multiarray.scalar, "numpy.core.multiarray.scalar"),
-    (_np_multiarray.scalar, "numpy._core.multiarray.scalar"),
-    (np.ndarray, "numpy.ndarray"),
-    (np.dtype, "numpy.dtype"),
-    # numpy 2 builds each dtype through its class (numpy.dtypes.Int64DType, ...): plain kinds only
-    *(type(np.dtype(code)) for code in "?bhilqBHILQefdgFDGUS"),
-]
-
 
 # ----------------------------------------------------------------------------- labels
 
@@ -138,75 +118,23 @@ def _import_cnn14() -> type[nn.Module]:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_pann_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The Cnn14 state dict in ``path``: the official ``{"model": state_dict, ...}`` or a bare one.
 
-    Loaded with ``torch.load(weights_only=True)``; numpy arrays beside the weights are admitted,
-    anything else that would need code to unpickle is refused with an error naming the file.
+    Loaded with ``torch.load(weights_only=True)`` (:func:`pipeline.weights.load_torch_checkpoint`):
+    numpy arrays beside the weights are admitted, anything that would need code to unpickle is
+    refused with an error naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"PANN checkpoint {path} does not exist: {PANN_WEIGHTS_HINT}")
-    try:
-        with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise ValueError(
-            f"PANN checkpoint {path} cannot be read as a weights-only PyTorch checkpoint "
-            f"(truncated download, wrong file, or it holds pickled code): {exc}"
-        ) from exc
-    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
-    if not isinstance(state, dict) or not state:
-        raise ValueError(
-            f"PANN checkpoint {path}: expected a state dict or {{'model': state_dict}}, "
-            f"got {type(state).__name__}"
-        )
-    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise ValueError(f"PANN checkpoint {path}: entries that are not tensors: {bad[:5]}")
-    return state
-
-
-def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
-    """``model.load_state_dict(state)``, every key or shape mismatch reported against ``source``.
-
-    Nothing is loaded unless everything fits, so a refused checkpoint leaves ``model`` as it was.
-    """
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys (e.g. {missing[:5]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:5]})")
-    if wrong_shape:
-        problems.append(f"{len(wrong_shape)} shape mismatches (e.g. {wrong_shape[:3]})")
-    if problems:
-        raise ValueError(
-            f"PANN checkpoint {source} does not fit {type(model).__name__}: " + "; ".join(problems)
-        )
-    model.load_state_dict(state, strict=True)
+    return load_torch_checkpoint(path, key="model")
 
 
 def load_pann_weights(cnn14: nn.Module, path: str | os.PathLike) -> str:
     """Load the checkpoint at ``path`` into ``cnn14``; return the file's sha256."""
-    load_state_checked(cnn14, load_pann_state_dict(path), path)
-    return file_sha256(path)
+    load_state_checked(cnn14, load_pann_state_dict(path), path, "PANN Cnn14")
+    return sha256_file(path)
 
 
 # ----------------------------------------------------------------------------- PANN Cnn14

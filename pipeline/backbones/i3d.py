@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..transforms import video_to_tensor
+from ..weights import load_state_checked, load_torch_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -290,24 +291,7 @@ def load_i3d_weights(model: InceptionI3d, weights_path: str | os.PathLike) -> No
             f"I3D weights file {path} does not exist; create it with the `weights_visual` stage "
             "(pipeline.weights.obtain_i3d_kinetics400)"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for foreign or corrupt files
-        raise ValueError(f"{path}: not a loadable PyTorch state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a dict of tensors (a converted I3D state dict), got {type(state).__name__}")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: not an InceptionI3d state dict: {len(missing)} missing keys {missing[:5]}, "
-            f"{len(unexpected)} unexpected keys {unexpected[:5]}"
-        )
-    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if state[k].shape != v.shape]
-    if wrong:
-        raise ValueError(f"{path}: shape mismatch (key, file, model) for {wrong[:5]}")
-    model.load_state_dict(state, strict=True)
+    load_state_checked(model, load_torch_checkpoint(path), path, "InceptionI3d")
 
 
 def build_i3d(

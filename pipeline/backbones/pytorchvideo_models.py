@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from ..transforms import KINETICS_MEAN, KINETICS_STD, video_to_tensor
+from ..weights import load_state_checked, load_torch_checkpoint
 from .i3d import load_kinetics400_labels
 
 log = logging.getLogger(__name__)
@@ -82,26 +83,13 @@ class PytorchvideoBackbone(nn.Module):
 
 def load_pytorchvideo_weights(net: nn.Module, name: str, weights_path: str | os.PathLike) -> None:
     """Load a pytorchvideo checkpoint (``model_state``) into the hub network ``net``; errors name the file."""
-    from ..weights import load_torch_checkpoint
 
     if not os.path.isfile(weights_path):
         raise FileNotFoundError(
             f"{name} weights file {weights_path} does not exist; create it with the `weights_visual` stage "
             "(pipeline.weights.obtain_pytorchvideo) or set params.yaml weights.visual.local_path"
         )
-    state = load_torch_checkpoint(weights_path, key="model_state")
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights_path}: not a {name} checkpoint: {len(missing)} missing keys {missing[:5]}, "
-            f"{len(unexpected)} unexpected keys {unexpected[:5]}"
-        )
-    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if state[k].shape != v.shape]
-    if wrong:
-        raise ValueError(f"{weights_path}: shape mismatch for {name} (key, file, model): {wrong[:5]}")
-    net.load_state_dict(state, strict=True)
+    load_state_checked(net, load_torch_checkpoint(weights_path, key="model_state"), weights_path, name)
 
 
 def build_pytorchvideo_backbone(
