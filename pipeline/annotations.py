@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import UnsafeIdError, check_id, safe_join, shared_data_dir
+from .paths import UnsafeIdError, check_id, safe_join
 
 SEGMENT_COLUMNS = (
     "vid", "domain", "split", "seg_idx", "start_frame", "end_frame", "start_s", "end_s",
@@ -81,11 +81,6 @@ UMT_SPLIT_KEYS = {"youtube_highlights": "youtube_highlights", "tvsum": "tvsum"}
 
 class AnnotationError(ValueError):
     """Bad annotation input; the message names the file and the video (and line, for jsonl/csv)."""
-
-
-def default_splits_file() -> Path:
-    """The UMT split lists in the shared data folder (``splits/umt_splits.json``)."""
-    return shared_data_dir() / "splits" / "umt_splits.json"
 
 
 def lower_median(x: np.ndarray) -> float:
@@ -731,13 +726,17 @@ def _assign_splits(
     return kept
 
 
-def _fill_domains(videos: Sequence[VideoAnnotation], dataset: str) -> None:
+def _fill_domains(videos: Sequence[VideoAnnotation], dataset: str,
+                  splits_file: str | os.PathLike | None) -> None:
     """Videos read without a domain (UMT tvsum json) take it from the UMT split file, as UMT does."""
     lacking = [v for v in videos if v.domain is None]
     if not lacking:
         return
-    path = default_splits_file()
-    split_map = read_umt_splits(path, dataset) if path.is_file() else {}
+    if splits_file is None:
+        raise AnnotationError(f"{_where(lacking[0].source, lacking[0].vid)}: no domain/category field; give UMT's "
+                              "umt_splits.json (splits_file, or `hpcl evaluate --splits-file`) to look it up")
+    path = Path(splits_file)
+    split_map = read_umt_splits(path, dataset)
     for v in lacking:
         if v.vid not in split_map:
             raise AnnotationError(f"{_where(v.source, v.vid)}: no domain/category field and the video is not "
@@ -949,7 +948,7 @@ def prepare_dataset(
 ) -> tuple[pd.DataFrame, dict]:
     """Annotations (one path or several, concatenated) -> (canonical segment table, report dict).
 
-    ``split``: ``umt`` (``splits_file``, default ``<shared data>/splits/umt_splits.json``), ``authors``
+    ``split``: ``umt`` (``splits_file`` = UMT's umt_splits.json, required), ``authors``
     or ``authors_sel`` (authors' layout only). ``missing_split_videos``: ``error`` or ``skip`` (count).
     The report holds counts (videos, segments, positive fraction) overall, per split and per domain,
     every skipped item with its reason, and for the authors' layout the re-uploaded (missing) videos.
@@ -961,7 +960,10 @@ def prepare_dataset(
     paths = _as_paths(annotations)
     read = _read_all(dataset, paths, fmt, tvsum_info)
     if split == "umt":
-        source = Path(splits_file) if splits_file is not None else default_splits_file()
+        if splits_file is None:
+            raise AnnotationError("split 'umt' needs splits_file: UMT's umt_splits.json "
+                                  '({"youtube_highlights": {domain: {"train": [...], "val": [...]}}, "tvsum": {...}})')
+        source = Path(splits_file)
         split_map = read_umt_splits(source, dataset)
     else:
         if not read.lists:
@@ -977,11 +979,13 @@ def prepare_dataset(
     return table, _report(dataset, paths, resolved_fmt, split, str(source), table, read, videos_dir)
 
 
-def load_annotations(dataset: str, paths: str | os.PathLike | Sequence[str | os.PathLike]) -> pd.DataFrame:
+def load_annotations(dataset: str, paths: str | os.PathLike | Sequence[str | os.PathLike],
+                     splits_file: str | os.PathLike | None = None) -> pd.DataFrame:
     """Any supported annotation files, or prepared ``segments.csv`` tables -> one segment table.
 
     Raw formats get split ``""`` (no split applied: every annotated video is kept) and ``video`` ``""``;
-    prepared tables keep theirs. A video in two paths is an error naming both files.
+    prepared tables keep theirs. A video in two paths is an error naming both files. ``splits_file``
+    (UMT's split lists) supplies the category of videos whose annotation has none (UMT's tvsum json).
     """
     _check_choice("dataset", dataset, DATASETS)
     tables, origin = [], {}
@@ -990,7 +994,7 @@ def load_annotations(dataset: str, paths: str | os.PathLike | Sequence[str | os.
             table = read_segment_table(path)
         else:
             read = _read_one(dataset, path, "auto", None)
-            _fill_domains(read.videos, dataset)
+            _fill_domains(read.videos, dataset, splits_file)
             table = build_table([(v, "", "") for v in read.videos])
         for vid in table["vid"].unique():
             if vid in origin:

@@ -30,7 +30,8 @@ def _default_weights(given: str | None, default: Path) -> str | None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate_files
 
-    result = evaluate_files(args.dataset, args.annotations, args.predictions, protocol=args.protocol)
+    result = evaluate_files(args.dataset, args.annotations, args.predictions, protocol=args.protocol,
+                            splits_file=args.splits_file)
     _print_json(result, args.out)
 
 
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", required=True, help="predictions jsonl")
     p.add_argument("--protocol", default="umt", choices=["umt", "standard"],
                    help="umt: as the published code computes it (default); standard: textbook AP")
+    p.add_argument("--splits-file", help="UMT's umt_splits.json: categories for annotations that have none "
+                   "(UMT's tvsum_anno.json)")
     p.add_argument("--out", help="also write the result JSON here")
     p.set_defaults(func=cmd_evaluate)
 

@@ -286,9 +286,12 @@ def write_predictions(path: str | os.PathLike, predictions: Mapping[str, Sequenc
 
 
 def evaluate_files(dataset: str, annotation_paths: Sequence[str | os.PathLike], predictions_path: str | os.PathLike,
-                   protocol: str = "umt") -> dict:
-    """``hpcl evaluate``: annotations (any supported format, several concatenated) + predictions jsonl."""
-    table = load_annotations(dataset, annotation_paths)
+                   protocol: str = "umt", splits_file: str | os.PathLike | None = None) -> dict:
+    """``hpcl evaluate``: annotations (any supported format, several concatenated) + predictions jsonl.
+
+    ``splits_file`` (UMT's split lists) is needed only for annotations without categories (UMT's tvsum json).
+    """
+    table = load_annotations(dataset, annotation_paths, splits_file=splits_file)
     predictions = read_predictions(predictions_path)
     try:
         return evaluate(dataset, table, predictions, protocol)

@@ -82,7 +82,8 @@ def tvsum_rows(T: int, base: int = 1) -> list[list[float]]:
 
 @pytest.fixture(scope="module")
 def real_youtube(shared_data):
-    return prepare_dataset("youtube_highlights", shared_data / "youtube_highlights")
+    return prepare_dataset("youtube_highlights", shared_data / "youtube_highlights",
+                           splits_file=shared_data / "splits" / "umt_splits.json")
 
 
 def test_real_youtube_umt_split_counts(real_youtube):
@@ -128,7 +129,7 @@ def test_real_youtube_authors_splits(shared_data):
 
 def test_real_tvsum_lighthouse(shared_data):
     files = sorted((shared_data / "tvsum").glob("lighthouse_tvsum_*_release.jsonl"))
-    table, report = prepare_dataset("tvsum", files)
+    table, report = prepare_dataset("tvsum", files, splits_file=shared_data / "splits" / "umt_splits.json")
     assert report["videos"] == 50 and report["segments"] == 6266
     assert report["per_split"]["train"]["videos"] == 40 and report["per_split"]["test"]["videos"] == 10
     assert len(report["per_domain"]) == 10 and all(r["test_videos"] == 1 for r in report["per_domain"].values())
@@ -465,3 +466,15 @@ def test_prepare_rejects_unknown_choices(tmp_path):
         prepare_dataset("tvsum", tmp_path / "nothing.jsonl")
     with pytest.raises(AnnotationError, match="does not hold tvsum annotations"):
         prepare_dataset("tvsum", small_release(tmp_path / "yt"))
+
+
+def test_umt_split_and_missing_categories_need_the_split_file(tmp_path):
+    path = write_jsonl(tmp_path / "y.jsonl", [lighthouse_yt("vidA", [1, -1, 0])])
+    with pytest.raises(AnnotationError, match="split 'umt' needs splits_file"):
+        prepare_dataset("youtube_highlights", path)
+    anno = tmp_path / "tvsum_anno.json"
+    anno.write_text(json.dumps({"vidT": {"anno": [[3] * 20, [1] * 20]}}))  # UMT's tvsum json has no category
+    with pytest.raises(AnnotationError, match=r"tvsum_anno\.json.*vidT.*no domain/category field.*--splits-file"):
+        load_annotations("tvsum", anno)
+    splits = write_splits(tmp_path / "s.json", "tvsum", {"BK": {"train": [], "val": ["vidT"]}})
+    assert load_annotations("tvsum", anno, splits_file=splits)["domain"].unique().tolist() == ["BK"]

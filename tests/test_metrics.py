@@ -249,7 +249,7 @@ def youtube_reference(shared_data, tmp_path_factory):
             f.write(json.dumps({"qid": v, "query": domain_of[v], "duration": clips[v][-1][1] / 30, "vid": v,
                                 "label": [[int(m > 0)] for m in match[v]], "domain": domain_of[v], "fps": 30.0,
                                 "frames": clips[v][-1][1], "clip": clips[v], "match": match[v]}) + "\n")
-    table, _ = prepare_dataset("youtube_highlights", root)
+    table, _ = prepare_dataset("youtube_highlights", root, splits_file=shared_data / "splits" / "umt_splits.json")
     write_segment_table(table, out / "segments.csv")
     write_predictions(out / "pred.jsonl", preds)
     return {"root": root, "out": out, "preds": preds, "match": match, "domain_of": domain_of,
@@ -297,10 +297,11 @@ def tvsum_reference(shared_data, tmp_path_factory):
                   for d in sorted({domain_of[v] for v in preds})}
     out = tmp_path_factory.mktemp("tvsum_layouts")
     (out / "tvsum_anno.json").write_text(json.dumps({v: {"anno": a} for v, a in anno.items()}))  # no domain
-    table, _ = prepare_dataset("tvsum", files)
+    table, _ = prepare_dataset("tvsum", files, splits_file=shared_data / "splits" / "umt_splits.json")
     write_segment_table(table, out / "segments.csv")
     write_predictions(out / "pred.jsonl", preds)
     return {"files": files, "out": out, "preds": preds, "anno": anno, "per_domain": per_domain,
+            "splits": shared_data / "splits" / "umt_splits.json",
             "mAP": sum(per_domain.values()) / len(per_domain), "table": table}
 
 
@@ -308,7 +309,7 @@ def tvsum_reference(shared_data, tmp_path_factory):
 def test_tvsum_umt_matches_reference_on_real_annotations(tvsum_reference, layout):
     ref = tvsum_reference
     paths = ref["files"] if layout == "lighthouse" else [ref["out"] / layout]
-    r = evaluate_files("tvsum", paths, ref["out"] / "pred.jsonl")
+    r = evaluate_files("tvsum", paths, ref["out"] / "pred.jsonl", splits_file=ref["splits"])
     assert r["num_videos"] == 10 and len(r["per_domain"]) == 10
     for d, value in ref["per_domain"].items():
         assert abs(r["per_domain"][d] - value) < 1e-9
