@@ -35,6 +35,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _print_json(result, args.out)
 
 
+def cmd_table(args: argparse.Namespace) -> None:
+    from .evaluation import format_table
+
+    with open(args.metrics, encoding="utf-8") as fh:
+        print(format_table(json.load(fh)))
+
+
 def _visual(args: argparse.Namespace):
     from .backbones import build_visual_backbone
     from .device import resolve_device
@@ -105,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "(UMT's tvsum_anno.json)")
     p.add_argument("--out", help="also write the result JSON here")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("table", help="a metrics/<dataset>.json file as a per-domain table",
+                       description="Prints the evaluate stage's metrics as the paper's tables read: one row "
+                       "per domain and the mean; umt and standard mAP at the selected epoch, umt at the last "
+                       "epoch and at the test-selected epoch.")
+    p.add_argument("metrics", help="metrics JSON written by the evaluate stage, e.g. metrics/demo.json")
+    p.set_defaults(func=cmd_table)
 
     def backbone_args(q: argparse.ArgumentParser, audio: bool) -> None:
         q.add_argument("video", help="a video file")

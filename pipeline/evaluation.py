@@ -138,3 +138,31 @@ def evaluate_run(
     with open(metrics_path, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
     return result
+
+
+def format_table(result: dict) -> str:
+    """The metrics JSON of ``evaluate_run`` as a paper-style table: one row per domain, then the mean.
+
+    Columns: ``umt`` and ``standard`` mAP at the epoch selected on validation, ``umt`` at the last
+    epoch, and ``umt`` at the epoch chosen on the test split (``test_best_epoch_optimistic``).
+    """
+    columns = [
+        ("umt", result["umt"]),
+        ("standard", result["standard"]),
+        ("umt last epoch", result["last_epoch"]["umt"]),
+        ("umt test-best (optimistic)", result["test_best_epoch_optimistic"]),
+    ]
+    domains = sorted(result["umt"]["per_domain"])
+    width = max([len("mean"), *map(len, domains)])
+    widths = [max(len(name), 5) for name, _ in columns]
+    lines = [f"{result['dataset']}: test mAP per domain ({result['num_videos']} test videos)",
+             " | ".join([" " * width, *(name.rjust(w) for (name, _), w in zip(columns, widths))])]
+
+    def cell(block: dict, domain: str | None, w: int) -> str:
+        value = block["mAP"] if domain is None else block["per_domain"].get(domain)
+        return (f"{value:.3f}" if value is not None else "-").rjust(w)
+
+    for domain in [*domains, None]:
+        label = (domain or "mean").ljust(width)
+        lines.append(" | ".join([label, *(cell(block, domain, w) for (_, block), w in zip(columns, widths))]))
+    return "\n".join(lines)

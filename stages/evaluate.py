@@ -4,7 +4,7 @@ from _common import ROOT
 
 from pipeline.align import load_aligned
 from pipeline.annotations import read_segment_table
-from pipeline.evaluation import evaluate_run
+from pipeline.evaluation import evaluate_run, format_table
 from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig
 from pipeline.params import read_params, section
@@ -30,4 +30,4 @@ metrics = evaluate_run(
 scores = read_predictions(predictions)
 plot_timelines(table, scores, ROOT / "plots" / dataset / "timelines", max_videos=cfg["timelines"])
 write_timeline_data(table, scores, ROOT / "plots" / dataset / "timeline_data", max_videos=cfg["timelines"])
-print(f"evaluate: {dataset} test mAP (umt) = {metrics['umt']['mAP']:.4f}")
+print(format_table(metrics))

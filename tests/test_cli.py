@@ -12,7 +12,7 @@ import pytest
 from pipeline.cli import build_parser, main
 from pipeline.metrics import write_predictions
 
-SUBCOMMANDS = ["evaluate", "check-backbones", "bench-extract"]
+SUBCOMMANDS = ["evaluate", "table", "check-backbones", "bench-extract"]
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
@@ -107,3 +107,18 @@ def test_bench_extract_prints_the_three_figures(shared_data, i3d_kinetics_weight
     assert result["segments_per_s"] > 0 and result["model_only_segments_per_s"] > 0
     assert result["overlap_efficiency"] == pytest.approx(
         result["segments_per_s"] / result["model_only_segments_per_s"], abs=1e-3)  # printed rounded
+
+
+def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
+    block = lambda m, a, b: {"mAP": m, "per_domain": {"dog": a, "surfing": b}}  # noqa: E731
+    result = {"dataset": "youtube_highlights", "num_videos": 7, "umt": block(0.5, 0.25, 0.75),
+              "standard": block(0.6, 0.5, 0.7), "last_epoch": {"umt": block(0.4, 0.3, 0.5)},
+              "test_best_epoch_optimistic": block(0.9, 0.85, 0.95)}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(result))
+    assert main(["table", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "youtube_highlights: test mAP per domain (7 test videos)"
+    rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")[1:]] for line in lines[2:]}
+    assert rows == {"dog": ["0.250", "0.500", "0.300", "0.850"], "surfing": ["0.750", "0.700", "0.500", "0.950"],
+                    "mean": ["0.500", "0.600", "0.400", "0.900"]}
