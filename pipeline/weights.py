@@ -33,7 +33,6 @@ import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -120,10 +119,6 @@ def write_manifest(weights_path: str | os.PathLike, manifest: Mapping[str, Any])
         tmp.write_text(json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     return path
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _check_digest(what: str, actual: str, expected: str | None) -> None:
@@ -389,7 +384,8 @@ def obtain_i3d_kinetics400(
 
     Returns:
         The manifest written beside ``out_path`` (``.json``): backbone, source, source_sha256
-        (the .ckpt), sha256 (the converted file), num_tensors, created.
+        (the .ckpt), sha256 (the converted file), num_tensors. No timestamp: the manifest is a
+        function of the weights, so DVC sees an unchanged output when the weights are unchanged.
     """
     out_path = Path(out_path)
     with contextlib.ExitStack() as stack:
@@ -433,7 +429,6 @@ def obtain_i3d_kinetics400(
         "sha256": converted_sha,
         "format": "torch.save state dict of pipeline.backbones.i3d.InceptionI3d",
         "num_tensors": len(state),
-        "created": _now(),
     }
     write_manifest(out_path, manifest)
     return manifest
@@ -618,7 +613,6 @@ def obtain_pann_cnn14(
         "sha256": sha,
         "size": out_path.stat().st_size,
         "format": "PANN checkpoint {'model': state_dict}",
-        "created": _now(),
     }
     write_manifest(out_path, manifest)
     return manifest
@@ -672,7 +666,6 @@ def obtain_pytorchvideo(
         "sha256": sha,
         "size": out_path.stat().st_size,
         "format": "pytorchvideo checkpoint {'model_state': state_dict}",
-        "created": _now(),
     }
     write_manifest(out_path, manifest)
     return manifest

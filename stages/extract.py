@@ -9,6 +9,7 @@ imported into the same store instead.
 
 import argparse
 import json
+from pathlib import Path
 
 from _common import ROOT, write_json
 
@@ -28,9 +29,9 @@ dataset = params["dataset"]
 cfg = section(f"extract_{modality}", params)
 features = params["features"]
 table = read_segment_table(ROOT / "data" / "prepared" / dataset / "segments.csv")
-out_dir = ROOT / "data" / "features" / dataset / modality
+out_dir = Path("data") / "features" / dataset / modality  # relative: the summary reads the same in every clone
 store = out_dir / "features.h5"
-parts = ROOT / "data" / "features" / ".parts" / dataset / modality
+parts = Path("data") / "features" / ".parts" / dataset / modality
 
 if features["source"] == "extract":
     set_cpu_threads(cfg["num_threads"])

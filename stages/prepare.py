@@ -8,16 +8,23 @@ from pipeline.paths import safe_join
 
 params = read_params()
 cfg = section("prepare", params)
-raw = raw_dir(params)
+raw = raw_dir(params).relative_to(ROOT)  # relative paths keep report.json the same in every clone
 annotations_dir = raw / "annotations"
-annotations = [safe_join(annotations_dir, name) for name in cfg["annotations"]]
-info = safe_join(annotations_dir, cfg["tvsum_info"]) if cfg.get("tvsum_info") else None
+
+
+def inside(name: str):
+    """``annotations/<name>``, refused if it leaves that folder, relative to the repository."""
+    return safe_join(annotations_dir, name).relative_to(ROOT)
+
+
+annotations = [inside(name) for name in cfg["annotations"]]
+info = inside(cfg["tvsum_info"]) if cfg.get("tvsum_info") else None
 table, report = prepare_dataset(
     params["dataset"],
     annotations,
     fmt=cfg["format"],
     split=cfg["split"],
-    splits_file=safe_join(annotations_dir, cfg["splits_file"]) if cfg["split"] == "umt" else None,
+    splits_file=inside(cfg["splits_file"]) if cfg["split"] == "umt" else None,
     videos_dir=raw / "videos",
     tvsum_info=info if info is not None and info.exists() else None,
 )
