@@ -136,15 +136,7 @@ def expected_visual(model: TinyVisual, path: Path, segments, frames_per_segment:
     return np.stack(out)
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_extract_visual_features_failures_and_attrs(media, tmp_path, one_thread):
+def test_extract_visual_features_failures_and_attrs(media, tmp_path, one_torch_thread):
     model = TinyVisual()
     store = tmp_path / "visual.h5"
     summary = extract_visual(
@@ -193,7 +185,7 @@ def test_batches_span_videos_ends_wait_for_their_batch_and_failures_drop_clips()
     assert out[2][3].shape == (3, 2) and out[6][3].shape == (1, 3)
 
 
-def test_two_decoder_threads_give_the_same_features(media, tmp_path, one_thread):
+def test_two_decoder_threads_give_the_same_features(media, tmp_path, one_torch_thread):
     table = segment_table(GOOD_ROWS)
     one = extract_visual(table, media, TinyVisual(), tmp_path / "one.h5", frames_per_segment=4, batch_size=2, progress=False)
     two = extract_visual(table, media, TinyVisual(), tmp_path / "two.h5", frames_per_segment=4, batch_size=2,
@@ -205,7 +197,7 @@ def test_two_decoder_threads_give_the_same_features(media, tmp_path, one_thread)
         np.testing.assert_allclose(a[vid], b[vid], rtol=1e-5, atol=1e-6)
 
 
-def test_too_many_failures_raise_but_keep_work_and_resume(media, tmp_path, one_thread):
+def test_too_many_failures_raise_but_keep_work_and_resume(media, tmp_path, one_torch_thread):
     model = TinyVisual()
     store = tmp_path / "visual.h5"
     table = segment_table(GOOD_ROWS + BAD_ROWS[:2])
@@ -242,7 +234,7 @@ extract_visual(pd.read_csv({table!r}), {media!r}, KilledMidRun(), {store!r}, fra
 """
 
 
-def test_kill_9_mid_run_then_resume_equals_uninterrupted(media, tmp_path, one_thread):
+def test_kill_9_mid_run_then_resume_equals_uninterrupted(media, tmp_path, one_torch_thread):
     rows = [(v, f"{v}.mp4", s, s + 12, NAN, NAN) for v in ("a", "c", "b") for s in (0, 8, 16, 24)]
     table = segment_table(rows)
     table_csv = tmp_path / "segments.csv"
