@@ -260,6 +260,28 @@ def iter_segment_frames(
     return _iter_chunks(path, info, indices, max(1, chunk_segments), short_side, num_threads)
 
 
+def iter_frames(
+    path: str | os.PathLike,
+    indices: Sequence[int],
+    short_side: int | None = None,
+    info: VideoInfo | None = None,
+    chunk_frames: int = 32,
+    num_threads: int = 1,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode the frames at strictly increasing ``indices`` of one video, once, in chunks.
+
+    Yields (position in ``indices``, frame uint8 [H, W, 3]) upright, display size or scaled to
+    ``short_side``; memory is bounded by ``chunk_frames`` frames. The highlight reel uses it.
+    """
+    path = Path(path)
+    info = info if info is not None else probe_video(path)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1, 1)  # [N, 1]
+    if len(idx) and (idx.min() < 0 or idx.max() >= info.num_frames or np.any(np.diff(idx[:, 0]) <= 0)):
+        raise SegmentError(f"{path.name}: frame indices must be strictly increasing within 0..{info.num_frames - 1}")
+    for i, frames in _iter_chunks(path, info, idx, max(1, chunk_frames), short_side, num_threads):
+        yield i, frames[0]
+
+
 def _iter_chunks(
     path: Path, info: VideoInfo, indices: np.ndarray, chunk_segments: int, short_side: int | None, num_threads: int
 ) -> Iterator[tuple[int, np.ndarray]]:
