@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 unexport VIRTUAL_ENV
 
-.PHONY: demo test setup clean-venv
+.PHONY: demo test setup clean-venv browser
 
 setup: $(STAMP)
 
@@ -25,10 +25,19 @@ demo: $(STAMP)
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 	$(BIN)/hpcl table metrics/demo.json
+	$(BIN)/hpcl highlight-proof
 
 # The whole test suite (CI runs exactly this through .ci/run).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests
+
+# The page test needs a real browser: Debian's chromium, installed when missing and we are root
+# (CI); otherwise that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed (needs root and apt-get): the browser test will be skipped"
 
 clean-venv:
 	rm -rf $(VENV)

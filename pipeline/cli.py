@@ -90,6 +90,64 @@ def cmd_bench_extract(args: argparse.Namespace) -> None:
     _print_json(result)
 
 
+def cmd_highlight(args: argparse.Namespace) -> None:
+    from .annotations import read_segment_table
+    from .highlight.run import highlight_videos
+
+    labels = read_segment_table(args.labels) if args.labels else None
+    result = highlight_videos(args.videos, args.model, args.out, top_seconds=args.top_seconds, top_k=args.top_k,
+                              segment_seconds=args.segment_seconds, device=args.device, domain=args.domain,
+                              labels=labels, visual_weights=args.visual_weights, audio_weights=args.audio_weights)
+    for r in result["videos"]:
+        best = ", ".join(f"{a:.1f}-{b:.1f} s ({s:.2f})" for a, b, s in r["windows"][:3])
+        print(f"{r['vid']}: reel {r['reel']['duration_s']:.1f} s from {len(r['windows'])} window(s); best: {best}")
+    for f in result["failures"]:
+        print(f"FAILED {f['video']}: {f['error']}", file=sys.stderr)
+    if result["index"]:
+        print(f"page: {result['index']}")
+    if result["failures"]:
+        raise SystemExit(1)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .highlight.export import export_dataset, model_params
+    from .params import read_params, section
+
+    params = read_params(args.params)
+    dataset = args.dataset or params["dataset"]
+    params = {**params, "dataset": dataset}
+    index = export_dataset(REPO_ROOT, dataset, unit=(params.get("export") or {}).get("segment_unit", "auto"),
+                           params=model_params(params, dataset, section), out_dir=args.out)
+    _print_json(index)
+
+
+def cmd_highlight_proof(args: argparse.Namespace) -> None:
+    from .highlight.proof import demo_proof
+
+    result = demo_proof(args.highlights, args.demo)
+    if not args.per_video:
+        result.pop("per_video")
+    _print_json(result)
+
+
+def cmd_highlight_figures(args: argparse.Namespace) -> None:
+    from .highlight.figures import page_screenshot, reel_strip
+
+    out = Path(args.out)
+    shot = page_screenshot(Path(args.highlights) / "index.html", out / "highlight_page.png")
+    run = json.loads((Path(args.highlights) / "run.json").read_text(encoding="utf-8"))
+    vid = args.vid or run["videos"][0]
+    strip = reel_strip(Path(args.highlights) / f"{vid}_reel.mp4", out / "highlight_reel_strip.png")
+    print(f"{shot}\n{strip}  ({vid})")
+
+
+def cmd_bench_highlight(args: argparse.Namespace) -> None:
+    from .highlight.proof import bench_memory
+
+    _print_json(bench_memory(args.model, args.work_dir, durations_s=args.seconds or [60.0, 3600.0], device=args.device,
+                             visual_weights=args.visual_weights, keep=args.keep))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpcl",
@@ -149,6 +207,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2,
                    help="repeat both measurements, alternating their order, to even out load drift (default 2)")
     p.set_defaults(func=cmd_bench_extract)
+
+    p = sub.add_parser("highlight", help="ranked moments, a timeline, a highlight reel and a page for any video",
+                       description="Scores VIDEO... with a model file (`hpcl export` / the export stage writes them) "
+                       "using the backbones it was trained with, and writes into --out: <vid>.json (segment scores, "
+                       "ranked windows), <vid>_timeline.png, <vid>_reel.mp4 and index.html (opens from disk). A "
+                       "video that fails is reported and the others are done (exit status 1 if any failed).")
+    p.add_argument("videos", nargs="+", help="video files (any container PyAV or decord reads)")
+    p.add_argument("--model", required=True, help="model file, e.g. data/export/demo/stadium.pt")
+    p.add_argument("--out", default="highlights/run", help="output folder (default highlights/run)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--top-seconds", type=float, help="reel length budget (default: min(30 s, 15%% of the video))")
+    g.add_argument("--top-k", type=int, help="the K best segments instead (adjacent ones merged)")
+    p.add_argument("--segment-seconds", type=float,
+                   help="override the window length of a time-based segmentation (TVSum, demo models)")
+    p.add_argument("--domain", help="domain to score as (models trained on several domains)")
+    p.add_argument("--labels", help="a segments.csv: ground truth drawn on the timelines of the videos it contains")
+    p.add_argument("--visual-weights", help=f"visual backbone weights (default {DEFAULT_VISUAL_WEIGHTS})")
+    p.add_argument("--audio-weights", help=f"audio backbone weights (default {DEFAULT_AUDIO_WEIGHTS})")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.set_defaults(func=cmd_highlight)
+
+    p = sub.add_parser("export", help="write the model files of a trained run (as the export stage does)",
+                       description="data/models/<dataset>/ + feature stores + segment table + metrics -> "
+                       "data/export/<dataset>/<group>.pt and models.json.")
+    p.add_argument("--dataset", help="default: params.yaml's dataset")
+    p.add_argument("--params", help="params file (default: the repository's params.yaml)")
+    p.add_argument("--out", help="output folder (default data/export/<dataset>)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("highlight-proof", help="reel precision on the demo's planted highlights",
+                       description="Reads a highlight run on demo videos (the highlight stage writes highlights/demo) "
+                       "and the demo's ground truth; prints precision of the reels' segments, highlight recall and "
+                       "the share of single-modality distractor segments in the reels.")
+    p.add_argument("--highlights", default="highlights/demo")
+    p.add_argument("--demo", default="data/raw/demo", help="the demo dataset folder (demo.json, annotations/)")
+    p.add_argument("--per-video", action="store_true", help="also print the counts per video")
+    p.set_defaults(func=cmd_highlight_proof)
+
+    p = sub.add_parser("highlight-figures", help="README figures: a screenshot of index.html and a reel's frame strip",
+                       description="Writes OUT/highlight_page.png (headless Chromium) and OUT/highlight_reel_strip.png "
+                       "from a highlight run.")
+    p.add_argument("--highlights", default="highlights/demo")
+    p.add_argument("--vid", help="whose reel (default: the run's first video)")
+    p.add_argument("--out", default="docs")
+    p.set_defaults(func=cmd_highlight_figures)
+
+    p = sub.add_parser("bench-highlight", help="peak memory of `hpcl highlight` on generated long videos",
+                       description="Generates low-resolution videos of the given lengths (64x64, 8 fps, with audio), "
+                       "runs a whole highlight run on each in a fresh process and prints its peak RSS.")
+    p.add_argument("--model", required=True)
+    p.add_argument("--seconds", type=float, action="append", help="video length; repeat (default 60 and 3600)")
+    p.add_argument("--work-dir", default="/tmp/hpcl-bench-highlight")
+    p.add_argument("--visual-weights")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--keep", action="store_true", help="keep the generated videos")
+    p.set_defaults(func=cmd_bench_highlight)
     return parser
 
 

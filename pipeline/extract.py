@@ -434,6 +434,7 @@ def extract_visual(
     decode_threads: int = 1,
     prefetch: int = 2,
     parts_dir: str | os.PathLike | None = None,
+    desc: str = "visual",
 ) -> dict:
     """Visual features [T, D] for every video of ``table`` into the HDF5 store at ``store_path``.
 
@@ -443,7 +444,7 @@ def extract_visual(
     backbone's crop size (FFmpeg scales while decoding), an int, or None for native frames.
     weights_sha256: recorded in the store (default: ``backbone.weights_sha256`` when present).
     parts_dir: where committed videos wait for the final merge (see ``FeatureStore``).
-    Autocast ("none" | "bf16" | "fp16") applies on CUDA only. ``num_workers`` decoder threads.
+    desc: the progress bar's label. Autocast ("none" | "bf16" | "fp16") applies on CUDA only. ``num_workers`` decoder threads.
     Returns a summary dict (videos, resumed, extracted, failed, segments, segments_per_s, ...).
     """
     device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
@@ -467,7 +468,7 @@ def extract_visual(
     )
     produce = _visual_producer(backbone, videos_dir, frames_per_segment, short_side, chunk_segments, decode_threads)
     return _run(
-        jobs, produce, backbone, store, device, autocast, max_failures, batch_size, num_workers, prefetch, progress, "visual"
+        jobs, produce, backbone, store, device, autocast, max_failures, batch_size, num_workers, prefetch, progress, desc
     )
 
 
@@ -519,6 +520,7 @@ def extract_audio(
     weights_sha256: str | None = None,
     prefetch: int = 4,
     parts_dir: str | os.PathLike | None = None,
+    desc: str = "audio",
 ) -> dict:
     """Audio features [T, D] for every video of ``table`` into the HDF5 store at ``store_path``.
 
@@ -550,7 +552,7 @@ def extract_audio(
     )
     produce = _audio_producer(videos_dir, sample_rate, min_window)
     return _run(
-        jobs, produce, backbone, store, device, autocast, max_failures, batch_size, num_workers, prefetch, progress, "audio"
+        jobs, produce, backbone, store, device, autocast, max_failures, batch_size, num_workers, prefetch, progress, desc
     )
 
 
