@@ -12,7 +12,8 @@ import pytest
 from pipeline.cli import build_parser, main
 from pipeline.metrics import write_predictions
 
-SUBCOMMANDS = ["evaluate", "table", "check-backbones", "bench-extract"]
+SUBCOMMANDS = ["evaluate", "table", "check-backbones", "bench-extract", "highlight", "export", "highlight-proof",
+               "highlight-figures", "bench-highlight"]
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)

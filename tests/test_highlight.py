@@ -27,9 +27,10 @@ from pipeline.extract import extract_audio, extract_visual
 from pipeline.highlight.export import export_dataset
 from pipeline.highlight.figures import find_chromium
 from pipeline.highlight.modelfile import ModelFileError, export_group, load_model_file
-from pipeline.highlight.run import Extractors, highlight_videos, video_id, video_features
+from pipeline.highlight.run import Extractors, highlight_videos, score_video, video_features, video_id
 from pipeline.highlight.segmentation import Segmentation, segment_video
 from pipeline.decoding import probe_video
+from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig, build_model
 from pipeline.train import TrainConfig, load_checkpoint, predict, train_dataset
 
@@ -60,7 +61,7 @@ def run(tmp_path_factory, i3d_kinetics_weights) -> Path:
                   root / "data" / "aligned" / "demo" / "aligned.h5", "demo")
     items = load_aligned(root / "data" / "aligned" / "demo" / "aligned.h5")
     cfg = ModelConfig.from_dict(MODEL)
-    train_cfg = TrainConfig.from_sections({"epochs": 3, "batch_size": 2, "seeds": [0, 1]}, {})
+    train_cfg = TrainConfig.from_sections({"epochs": 3, "batch_size": 2, "seeds": [0, 1], "selection": "fixed"}, {})
     model_dir = root / "data" / "models" / "demo"
     train_dataset(items, cfg, train_cfg, model_dir, "demo", progress=False)
     evaluate_run(items, model_dir, cfg, "demo", table, root / "predictions" / "demo.jsonl", root / "metrics" / "demo.json")
@@ -121,6 +122,9 @@ def test_model_file_scores_equal_the_pipeline_on_the_same_video(run):
     assert not result["failures"]
     scores = np.array(json.loads((out / f"{vid}.json").read_text())["pred_saliency_scores"])
     assert np.allclose(scores, _pipeline_scores(run, vid), atol=1e-5)
+    # and what the evaluate stage wrote for it (the seeds' ensemble)
+    evaluated = read_predictions(run / "predictions" / "demo.jsonl")[vid]
+    assert np.allclose(scores, evaluated, atol=1e-5)
     # one seed of the file equals that seed's checkpoint alone
     one = model.models[0]
     it = items[vid]
@@ -267,3 +271,34 @@ def test_page_in_a_headless_browser(outputs):
         assert abs(reel_duration - r["reel"]["duration_s"]) < 0.2
         browser.close()
     assert errors == []
+
+
+def test_long_videos_are_scored_in_windows_of_max_segments(run):
+    model = load_model_file(run / "data" / "export" / "demo" / "stadium.pt")
+    it = load_aligned(run / "data" / "aligned" / "demo" / "aligned.h5")[0]  # 24 segments
+    args = (it.visual, it.audio, it.audio_mask, "stadium", torch.device("cpu"))
+    assert np.array_equal(score_video(model, *args, max_segments=24), model.score(*args[:3], "stadium"))
+    # 10-segment windows hopping by 5: starts 0, 5, 10, 14 (the last one flush with the end);
+    # segment t takes the score of the window whose centre (start + 5) is nearest to t + 0.5
+    out = score_video(model, *args, max_segments=10)
+    starts = [0, 5, 10, 14]
+    for t in range(24):
+        s = min(starts, key=lambda s: abs(t + 0.5 - (s + 5)))
+        window = model.score(it.visual[s:s + 10], it.audio[s:s + 10], it.audio_mask[s:s + 10], "stadium")
+        assert out[t] == pytest.approx(window[t - s], abs=1e-12)
+
+
+def test_cli_highlight_exit_status_and_summary(run, tmp_path, capsys):
+    from pipeline.cli import main
+
+    vid, path = _test_video(run, "arcade")
+    args = ["highlight", str(path), str(tmp_path / "nope.mp4"), "--model", str(run / "data" / "export" / "demo" / "arcade.pt"), "--out",
+            str(tmp_path), "--top-k", "2", "--device", "cpu", "--visual-weights",
+            str(run / "data" / "weights" / "visual" / "weights.pt")]
+    with pytest.raises(SystemExit) as exit_info:  # one of the two videos is missing: status 1
+        main(args)
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    assert f"{vid}: reel" in out and "page: " in out and "FAILED" in err and "nope.mp4" in err
+    data = json.loads((tmp_path / f"{vid}.json").read_text())
+    assert data["selection"] == {"top_k": 2} and 1 <= len(data["windows"]) <= 2

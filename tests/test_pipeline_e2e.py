@@ -88,7 +88,12 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_from_nothing_writes_the_metrics(repo):
     log = _dvc(repo, "repro")
     assert _ran(log) == {"demo", "prepare", "weights_visual", "weights_audio", "extract_visual", "extract_audio",
-                         "align", "train", "evaluate"}
+                         "align", "train", "evaluate", "export", "highlight"}
+    # the run ends with model files and the test videos' highlights (pipeline/highlight, tests/test_highlight.py)
+    models = json.loads((repo / "data" / "export" / "demo" / "models.json").read_text())
+    assert set(models["models"]) == {"stadium", "arcade"}
+    hl = json.loads((repo / "highlights" / "demo" / "run.json").read_text())
+    assert hl["failures"] == [] and len(hl["videos"]) >= 2 and (repo / "highlights" / "demo" / "index.html").is_file()
     metrics = json.loads((repo / "metrics" / "demo.json").read_text())
     assert metrics["dataset"] == "demo"
     assert set(metrics["umt"]["per_domain"]) == {"stadium", "arcade"}
@@ -116,12 +121,12 @@ def test_training_param_reruns_only_train_and_evaluate(repo):
     _edit_params(repo, lambda p: p["train"].__setitem__("lr", 0.002))
     diff = _dvc(repo, "params", "diff")
     assert re.search(r"train\.lr\s+0\.0001\s+0\.002", diff), diff
-    assert _ran(_dvc(repo, "repro")) == {"train", "evaluate"}
+    assert _ran(_dvc(repo, "repro")) == {"train", "evaluate", "export", "highlight"}
 
 
 def test_visual_param_reruns_visual_extraction_only(repo):
     _edit_params(repo, lambda p: p["presets"]["demo"]["extract_visual"].__setitem__("frames_per_segment", 4))
-    assert _ran(_dvc(repo, "repro")) == {"extract_visual", "align", "train", "evaluate"}
+    assert _ran(_dvc(repo, "repro")) == {"extract_visual", "align", "train", "evaluate", "export", "highlight"}
 
 
 # --------------------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def highlight_folder(videos_dir: str | os.PathLike, export_dir: str | os.PathLik
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for (file_name, domain), group_files in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        r = highlight_videos(group_files, safe_join(export_dir, file_name), out_dir, top_seconds, top_k,
+        safe_join(export_dir, file_name)  # a name from models.json never leaves the folder
+        r = highlight_videos(group_files, export_dir / file_name, out_dir, top_seconds, top_k,
                              device=device, domain=domain, labels=table, progress=progress, page=False)
         results += r["videos"]
         failures += r["failures"]

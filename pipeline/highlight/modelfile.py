@@ -38,7 +38,7 @@ import torch
 from ..align import VideoItem
 from ..model import ModelConfig, build_model
 from ..paths import check_id, safe_join
-from ..train import predict
+from ..batching import predict
 
 FORMAT = "hpcl-model"
 FORMAT_VERSION = 1
