@@ -34,7 +34,7 @@ from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig, build_model
 from pipeline.train import TrainConfig, load_checkpoint, predict, train_dataset
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # trains a tiny run: about a minute
 
 MODEL = {"d_model": 32, "num_heads": 2, "ffn_dim": 64}
 
