@@ -100,7 +100,7 @@ class ModelConfig:
     num_heads: int = 8
     num_layers: int = 1
     num_cross_layers: int = 1
-    ffn_dim: int = 1024
+    ffn_dim: int = 512
     dropout: float = 0.1
     pos_encoding: str = "relative"
     rel_pos_max: int = 16

@@ -83,10 +83,10 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-4
     weight_decay: float = 1e-4
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 4
     selection: str = "kfold"
-    folds: int = 5
+    folds: int = 3
     val_fraction: float = 0.2
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     test_every: int = 1

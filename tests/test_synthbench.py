@@ -90,7 +90,7 @@ def test_tvsum_plant_and_lighthouse_layout(shared_data, tmp_path):
 
 
 def test_calibration_reports_chance_and_a_probe_above_it(parkour):
-    cal = calibrate(parkour, draws=5, probe_epochs=10)
+    cal = calibrate(parkour, draws=5)
     assert cal["test_videos"] == 11
     assert 0.4 < cal["chance_umt_mAP"] < 0.65 and cal["chance_std"] > 0
     assert cal["linear_probe_umt_mAP"] > cal["chance_umt_mAP"] + 0.05
