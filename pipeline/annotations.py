@@ -708,7 +708,7 @@ def _assign_splits(
             raise AnnotationError(f"{split_source}: video {vid!r} ({domain}, {split}) is in the split list but not "
                                   f"in the annotations ({annotations}); "
                                   "pass missing_split_videos='skip' to count and exclude it")
-        read.skipped.append({"vid": vid, "domain": domain, "reason": "not_in_annotations",
+        read.skipped.append({"vid": vid, "domain": domain, "split": split, "reason": "not_in_annotations",
                              "detail": f"in {split_source} ({split}) but not annotated"})
     kept = []
     for v in read.videos:

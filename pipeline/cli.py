@@ -37,9 +37,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> None:
     from .evaluation import format_table
+    from .skipped import table_note
 
     with open(args.metrics, encoding="utf-8") as fh:
-        print(format_table(json.load(fh)))
+        metrics = json.load(fh)
+    print(format_table(metrics))
+    print(table_note(metrics))
 
 
 def _visual(args: argparse.Namespace):

@@ -16,7 +16,9 @@ aligned segments. It is the figure published code reports and is labelled as suc
 
 Videos that cannot be scored are reported, never silently dropped: test videos of the table
 without aligned features (failed extraction) and test videos of a domain without a model (no
-training videos) are counted under ``"unevaluated_videos"`` and left out of the mAP.
+training videos) are counted under ``"unevaluated_videos"`` and left out of the mAP; their ids and
+reasons, with those of every train/test video left out earlier, are under ``"skipped_videos"``
+(per split, ``pipeline.skipped``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from . import metrics
 from .align import VideoItem
 from .model import ModelConfig, build_model
 from .device import resolve_device
+from .skipped import Skip, evaluation_skips, skipped_by_split
 from .train import DeterministicTorch, load_checkpoint, predict
 
 OPTIMISTIC_NOTE = "epoch chosen on the test split, as published code does"
@@ -84,12 +87,14 @@ def evaluate_run(
     metrics_path: str | os.PathLike,
     device: str = "cpu",
     num_threads: int = 1,
+    skipped: list[Skip] | None = None,
 ) -> dict:
     """Predict the test split with the selected and last checkpoints of ``model_dir``; write
     ``predictions_path`` (selected epoch) and ``metrics_path``; return the metrics dict:
     ``{"dataset", "umt": {"mAP", "per_domain"}, "standard": {...}, "last_epoch": {"umt", "standard"},
     "test_best_epoch_optimistic": {"mAP", "per_domain", "note"}, "selected_epoch": {group: epoch},
-    "num_videos", "unevaluated_videos": {"no_features", "no_model"}}``.
+    "num_videos", "unevaluated_videos": {"no_features", "no_model"}, "skipped_videos": {"train": [...],
+    "test": [...]}}``. ``skipped``: the videos left out before (``pipeline.skipped.read_skips``).
     """
     model_dir = Path(model_dir)
     with open(model_dir / "history.json", encoding="utf-8") as fh:
@@ -132,6 +137,7 @@ def evaluate_run(
         "selected_epoch": {name: g["selected_epoch"] for name, g in history["groups"].items()},
         "num_videos": sel["num_videos"],
         "unevaluated_videos": {"no_features": len(no_features), "no_model": len(no_model)},
+        "skipped_videos": skipped_by_split(evaluation_skips(table, skipped or [], no_features, no_model)),
     }
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
