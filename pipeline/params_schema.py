@@ -68,6 +68,7 @@ class Prepare(Section):
     split: Literal[SPLITS]
     splits_file: str
     tvsum_info: str
+    missing_split_videos: Literal["error", "skip"]
 
 
 class Features(Section):

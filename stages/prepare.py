@@ -28,6 +28,7 @@ table, report = prepare_dataset(
     splits_file=inside(cfg["splits_file"]) if cfg["split"] == "umt" else None,
     videos_dir=raw / "videos",
     tvsum_info=info if info is not None and info.exists() else None,
+    missing_split_videos=cfg["missing_split_videos"],
 )
 out = ROOT / "data" / "prepared" / params["dataset"]
 write_segment_table(table, out / "segments.csv")

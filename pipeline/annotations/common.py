@@ -92,7 +92,7 @@ def _numbers(values: object, what: str, where: str) -> np.ndarray:
 
 
 def _clips(values: object, where: str) -> np.ndarray:
-    """``[[f0, f1], ...]`` -> [T, 2] float64 with ``0 <= f0 <= f1``."""
+    """``[[f0, f1], ...]`` -> [T, 2] float64 with ``0 <= f0 < f1`` (a zero-length clip is an error)."""
     if not isinstance(values, list) or not values:
         raise AnnotationError(f"{where}: clip must be a non-empty list of [start, end] pairs")
     for i, pair in enumerate(values):
@@ -100,6 +100,9 @@ def _clips(values: object, where: str) -> np.ndarray:
             raise AnnotationError(f"{where}: clip[{i}] = {pair!r} is not a [start, end] pair of numbers")
         if not 0 <= pair[0] <= pair[1]:
             raise AnnotationError(f"{where}: clip[{i}] = {pair!r} is not 0 <= start <= end")
+        if pair[0] == pair[1]:
+            raise AnnotationError(f"{where}: clip[{i}] = {pair!r} has zero length (start == end): no frame to "
+                                  "extract; fix or remove that clip and its label")
     return np.asarray(values, dtype=np.float64)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .authors import read_authors
-from .common import DATASETS, FORMATS, SPLIT_NAMES, SPLITS, AnnotationError, ReadResult
+from .common import DATASETS, FORMATS, SPLIT_NAMES, SPLITS, AnnotationError, ReadResult, VideoAnnotation
 from .lighthouse import read_lighthouse_jsonl
 from .splits import _assign_splits, _fill_domains, authors_splits, read_umt_splits
 from .table import _typed, build_table, read_segment_table, resolve_video
@@ -124,6 +124,19 @@ def _report(dataset: str, paths: Sequence[Path], fmt: str, split: str, split_sou
     return report
 
 
+def _check_splits_not_empty(kept: Sequence[tuple[VideoAnnotation, str]], split_source: str, annotations: str) -> None:
+    """Training needs train videos and evaluation test videos: an empty split is an error here,
+    not an IndexError two stages later."""
+    counts = Counter(split for _, split in kept)
+    empty = [s for s in SPLIT_NAMES if counts[s] == 0]
+    if empty:
+        raise AnnotationError(
+            f"{split_source}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty "
+            f"({dict((s, counts[s]) for s in SPLIT_NAMES)} annotated videos per split; annotations: {annotations}); "
+            "check the split file and that its video ids match the annotations"
+        )
+
+
 def prepare_dataset(
     dataset: str,
     annotations: str | os.PathLike | Sequence[str | os.PathLike],
@@ -161,6 +174,7 @@ def prepare_dataset(
         split_map = authors_splits(read.lists, which)
         source = Path(f"<{which}.json of {', '.join(map(str, paths))}>")
     kept = _assign_splits(read, split_map, str(source), missing_split_videos, ", ".join(map(str, paths)))
+    _check_splits_not_empty(kept, str(source), ", ".join(map(str, paths)))
     rows = [(v, s, resolve_video(videos_dir, v.vid, v.aliases) if videos_dir is not None else "") for v, s in kept]
     table = build_table(rows)
     resolved_fmt = fmt if fmt != "auto" else ",".join(sorted({detect_format(p) for p in paths}))

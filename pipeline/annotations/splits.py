@@ -61,7 +61,8 @@ def _assign_splits(
         if missing == "error":
             raise AnnotationError(f"{split_source}: video {vid!r} ({domain}, {split}) is in the split list but not "
                                   f"in the annotations ({annotations}); "
-                                  "pass missing_split_videos='skip' to count and exclude it")
+                                  "set prepare.missing_split_videos: skip in params.yaml to list and exclude such "
+                                  "videos (e.g. for lighthouse's YouTube release, which lacks some)")
         read.skipped.append({"vid": vid, "domain": domain, "split": split, "reason": "not_in_annotations",
                              "detail": f"in {split_source} ({split}) but not annotated"})
     kept = []
