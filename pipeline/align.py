@@ -44,7 +44,8 @@ from tqdm import tqdm
 
 from .annotations import lower_median
 from .paths import check_id
-from .store import read_store, video_attrs
+from .errors import disk_full, is_disk_full
+from .store import StoreError, read_store, video_attrs
 
 TVSUM_LABELS = ("median", "mean", "table")
 _REQUIRED = ("vid", "domain", "split", "seg_idx", "label", "scores")
@@ -162,8 +163,10 @@ def align_dataset(
     }
     try:
         written, positives = _align_into(table, visual_store, audio_store, tmp_path, dataset, tvsum_label, progress, summary)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(out_path, exc) from exc
         raise
     os.replace(tmp_path, out_path)
     summary["num_videos"] = len(written)
@@ -279,7 +282,14 @@ def _align_into(
 def load_aligned(path: str | os.PathLike) -> list[VideoItem]:
     """Read an ``align_dataset`` file -> VideoItems, in the segment table's video order."""
     items = []
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: aligned file not found (run the align stage first: dvc repro)") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: not a readable aligned HDF5 file ({' '.join(str(exc).split())}); `dvc repro` "
+                         "rebuilds it") from exc
+    with f:
         for vid in json.loads(f.attrs["vids"]):
             g = f[vid]
             items.append(

@@ -45,6 +45,7 @@ from .decoding import (
     seconds_to_frames,
 )
 from .device import autocast_context, resolve_device
+from .errors import PipelineError
 from .part_keys import video_part_key
 from .paths import check_id, safe_join
 from .store import FeatureStore, failures_path
@@ -52,7 +53,7 @@ from .store import FeatureStore, failures_path
 AUDIO_DOWNMIX = "ffmpeg-swresample-default-mono"
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(PipelineError, RuntimeError):
     """More videos failed than ``max_failures`` allows (the message lists them)."""
 
 

@@ -34,13 +34,14 @@ from .align import TVSUM_LABELS
 from .annotations import FORMATS, SPLITS
 from .backbones import AUDIO_BACKBONES, VISUAL_BACKBONES
 from .demo import DEMO_PRESETS
+from .errors import PipelineError
 from .model import ModelConfig
 from .train import TrainConfig
 
 DATASETS = ("demo", "youtube_highlights", "tvsum")
 
 
-class ParamsError(ValueError):
+class ParamsError(PipelineError, ValueError):
     """params.yaml is unusable; the message lists every key path, value and problem."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import PipelineError
 from ..paths import UnsafeIdError, check_id
 
 
@@ -35,7 +36,7 @@ TVSUM_INFO_NAME = "ydata-tvsum50-info.tsv"
 UMT_SPLIT_KEYS = {"youtube_highlights": "youtube_highlights", "tvsum": "tvsum"}
 
 
-class AnnotationError(ValueError):
+class AnnotationError(PipelineError, ValueError):
     """Bad annotation input; the message names the file and the video (and line, for jsonl/csv)."""
 
 
