@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="a metrics/<dataset>.json file as a per-domain table",
                        description="Prints the evaluate stage's metrics as the paper's tables read: one row "
-                       "per domain and the mean; umt and standard mAP at the selected epoch, umt at the last "
-                       "epoch and at the test-selected epoch.")
+                       "per domain and the mean; umt and standard mAP (mean +- std over the seeds, epochs chosen "
+                       "without the test split), umt of the seeds' ensemble, and umt at the test-selected "
+                       "epoch (optimistic, as published code reports).")
     p.add_argument("metrics", help="metrics JSON written by the evaluate stage, e.g. metrics/demo.json")
     p.set_defaults(func=cmd_table)
 

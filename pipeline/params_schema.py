@@ -29,6 +29,7 @@ import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from .align import TVSUM_LABELS
 from .annotations import FORMATS, SPLITS
@@ -126,16 +127,19 @@ class Backbones(Section):
     audio: Literal[AUDIO_BACKBONES]
 
 
-# Ranges of the dataclass-derived sections, by field name (applied only to fields that exist).
+# Ranges of the dataclass-derived sections, by field name (applied only to fields that exist): a
+# Field(...) adds a range to the dataclass's type; a type replaces a type the dataclass leaves loose.
 MODEL_LIMITS: dict[str, Any] = {
     "d_model": Field(ge=1), "num_heads": Field(ge=1), "num_layers": Field(ge=0), "num_cross_layers": Field(ge=0),
     "ffn_dim": Field(ge=1), "dropout": Field(ge=0.0, lt=1.0), "rel_pos_max": Field(ge=1),
+    "input_dim": Field(ge=1), "input_dropout": Field(ge=0.0, lt=1.0), "rel_pos_slope": Field(ge=0.0), "context": Field(ge=0),
     "w_co": Field(ge=0.0), "w_v": Field(ge=0.0), "w_a": Field(ge=0.0),
 }
 TRAIN_LIMITS: dict[str, Any] = {
     "lr": Field(gt=0.0), "weight_decay": Field(ge=0.0), "epochs": Field(ge=1), "batch_size": Field(ge=1),
     "val_fraction": Field(ge=0.0, lt=1.0), "seed": Field(ge=0), "device": Field(pattern=DEVICE_PATTERN),
-    "num_threads": Field(ge=0), "folds": Field(ge=2),
+    "num_threads": Field(ge=0), "folds": Field(ge=2), "test_every": Field(ge=0),
+    "seeds": Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)],  # the dataclass says only `list`
     "lambda_ce": Field(ge=0.0), "lambda_hpcl": Field(ge=0.0), "lambda_rank": Field(ge=0.0), "tau": Field(gt=0.0),
     "margin": Field(ge=0.0), "region": Field(ge=0),
 }
@@ -147,7 +151,13 @@ def dataclass_section(cls: type, limits: dict[str, Any], name: str) -> type[Sect
     fields = {}
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
-        fields[f.name] = (Annotated[tp, limits[f.name]] if f.name in limits else tp, ...)
+        limit = limits.get(f.name)
+        if limit is None:
+            fields[f.name] = (tp, ...)
+        elif isinstance(limit, FieldInfo):
+            fields[f.name] = (Annotated[tp, limit], ...)
+        else:
+            fields[f.name] = (limit, ...)
     return create_model(name, __base__=Section, **fields)
 
 
@@ -308,7 +318,9 @@ def _check_dataclass_sections(out: _Collector, base: dict, overrides: dict | Non
                     out.add(f"train.{key} (or loss.{key})", None, False, _message(error))
                 continue
             section = "train" if key in train else "loss"
-            report(section, key, known[key], True, _message(error))
+            found, value = _lookup(known, tuple(error["loc"]))
+            if not where or key in (overrides.get(section) or {}):
+                out.add(".".join([path(section, key), *map(str, error["loc"][1:])]), value, found, _message(error))
         return
     if not unknown and not both:
         try:

@@ -108,7 +108,7 @@ BAD = [
     ("presets.demo.extract_visual.crop", 112, "presets.demo.extract_visual.crop = 112: unknown key"),
     ("presets.imagenet", {"backbones": {"visual": "i3d", "audio": "logmel"}}, "presets.imagenet = "),
     ("presets.tvsum.evaluate", {"timelines": 2}, "presets.tvsum.evaluate = {'timelines': 2}: not a section a preset may override"),
-    ("loss.seed", 3, "train.seed = 0: set in both train and loss"),
+    ("loss.epochs", 3, "set in both train and loss; keep one"),
 ]
 
 
@@ -202,3 +202,9 @@ def test_dvc_exp_run_set_param_round_trip(tmp_path):
     assert out == {"weight_decay": 1e-05, "type": "float"}
     shown = json.loads(run(str(dvc), "params", "diff", "--json"))  # DVC's own reading agrees
     assert shown["params.yaml"]["train.weight_decay"]["new"] == 1e-05
+
+
+def test_train_seeds_are_a_non_empty_list_of_non_negative_ints(tmp_path):
+    for bad, words in ((["a"], "train.seeds.0 = 'a': must be an integer"), ([], "train.seeds = []: must not be empty"),
+                       ([-1], "train.seeds.0 = -1: must be >= 0"), (0, "train.seeds = 0: must be a list")):
+        assert words in error_of(tmp_path, _set(repo_params(), "train.seeds", bad))

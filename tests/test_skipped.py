@@ -78,7 +78,8 @@ def test_metrics_list_every_video_not_evaluated_with_its_reason_per_split(tmp_pa
     """Before issue 9 the metrics held only counts: which videos, and why, was nowhere."""
     items = planted_items(3, 2, domains=("dog", "surfing"))
     mcfg = ModelConfig(**TINY)
-    train_dataset(items, mcfg, TrainConfig(epochs=1, batch_size=2, device="cpu", num_threads=1), tmp_path / "m",
+    tcfg = TrainConfig(epochs=1, batch_size=2, device="cpu", num_threads=1, selection="fixed", seeds=[0], test_every=0)
+    train_dataset(items, mcfg, tcfg, tmp_path / "m",
                   "youtube_highlights", progress=False)
     table = table_of(items)
     dog_test = next(it for it in items if it.split == "test" and it.domain == "dog")
