@@ -20,7 +20,7 @@ os.chdir(ROOT)  # as under DVC: relative paths in the stages' outputs are the sa
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-from pipeline.errors import install_stage_handler  # noqa: E402 (needs ROOT on sys.path)
+from pipeline.errors import disk_full, install_stage_handler, is_disk_full  # noqa: E402 (needs ROOT on sys.path)
 
 STAGE = Path(sys.argv[0]).stem + "".join(f"_{a}" for a in sys.argv[1:2] if not a.startswith("-"))
 install_stage_handler(STAGE, ROOT / "logs")
@@ -29,6 +29,11 @@ install_stage_handler(STAGE, ROOT / "logs")
 def write_json(path: Path, obj) -> None:
     """Write ``obj`` as indented JSON, creating the parent folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+            fh.write("\n")
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(path, exc) from exc
+        raise

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import disk_full, is_disk_full
 from ..paths import safe_join
 from .common import (
     FLOAT_COLUMNS, INT_COLUMNS, SEGMENT_COLUMNS, STR_COLUMNS, VIDEO_EXTENSIONS, AnnotationError, VideoAnnotation,
@@ -91,8 +92,10 @@ def write_segment_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             df.to_csv(f, index=False, float_format=None, lineterminator="\n")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(path, exc) from exc
         raise
 
 
