@@ -45,6 +45,64 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(table_note(metrics))
 
 
+def cmd_make_bench(args: argparse.Namespace) -> None:
+    from .synthbench import SynthConfig, calibrate, plant_tvsum, plant_youtube, write_planted
+
+    cfg = SynthConfig(**json.loads(args.config)) if args.config else SynthConfig()
+    if args.dataset == "youtube_highlights":
+        if len(args.labels) != 1:
+            raise ValueError("youtube_highlights: --labels is one folder (the authors' release)")
+        planted = plant_youtube(args.labels[0], args.splits, args.domains, seed=args.seed, cfg=cfg)
+    else:
+        planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=cfg)
+    result = {"written": write_planted(planted, args.out, cfg, args.seed) if args.out else None}
+    if args.calibrate:
+        result["calibration"] = calibrate(planted)
+    _print_json(result)
+
+
+def _parse_value(text: str):
+    """A ``-S``-style value as YAML reads it: numbers, booleans, lists, else the string."""
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from .ablation import SETTINGS, ablation_table, run_setting
+
+    if args.table:
+        print(ablation_table(args.out, args.settings or None))
+        return
+    from .align import load_aligned
+    from .annotations import read_segment_table
+    from .params import read_params, section
+
+    params = read_params(args.params)
+    params["dataset"] = args.dataset
+    sections = {name: section(name, params) for name in ("model", "train", "loss")}
+    extra = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected section.key=value")
+        extra[key] = _parse_value(value)
+    unknown = [n for n in args.settings if n not in SETTINGS]
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; known: {sorted(SETTINGS)}")
+    root = Path(args.root)
+    items = load_aligned(root / "data" / "aligned" / args.dataset / "aligned.h5")
+    table = read_segment_table(root / "data" / "prepared" / args.dataset / "segments.csv")
+    suffix = args.suffix or ""
+    for name in args.settings:
+        overrides = {**SETTINGS[name][0], **extra}
+        res = run_setting(name + suffix, overrides, items, table, args.dataset, sections, args.out, progress=True)
+        print(f"{name + suffix}: umt {res['umt']['mAP']:.3f} +- {res['umt']['std']:.3f} "
+              f"(cv {res['cv']['mAP'] if res['cv']['mAP'] is not None else float('nan'):.3f}, "
+              f"{res['seconds_per_epoch']:.2f} s/epoch)", flush=True)
+    print(ablation_table(args.out))
+
+
 def _visual(args: argparse.Namespace):
     from .backbones import build_visual_backbone
     from .device import resolve_device
@@ -123,6 +181,39 @@ def build_parser() -> argparse.ArgumentParser:
                        "epoch (optimistic, as published code reports).")
     p.add_argument("metrics", help="metrics JSON written by the evaluate stage, e.g. metrics/demo.json")
     p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("make-bench", help="a benchmark-like dataset: real labels, planted synthetic features",
+                       description="Writes the real YouTube Highlights (UMT layout) or TVSum (lighthouse layout) "
+                       "label sequences with synthetic 2048-d visual and audio features (cues planted in part of "
+                       "the highlights, audio delayed up to a segment, single-modality distractors) under OUT "
+                       "(data/raw/<dataset>), for `dvc repro` with features.source umt | lighthouse. "
+                       "--calibrate prints the chance level and a per-segment linear probe's test mAP.")
+    p.add_argument("dataset", choices=["youtube_highlights", "tvsum"])
+    p.add_argument("--labels", required=True, nargs="+",
+                   help="youtube_highlights: the authors' release folder; tvsum: lighthouse jsonl file(s)")
+    p.add_argument("--splits", required=True, help="UMT's umt_splits.json")
+    p.add_argument("--domains", nargs="+", default=None, help="youtube_highlights: the domains to write")
+    p.add_argument("--out", help="output folder, e.g. data/raw/youtube_highlights (omit to only calibrate)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", help="JSON overriding the difficulty knobs of pipeline.synthbench.SynthConfig")
+    p.add_argument("--calibrate", action="store_true")
+    p.set_defaults(func=cmd_make_bench)
+
+    p = sub.add_parser("ablate", help="train and evaluate named settings on an aligned dataset; print the table",
+                       description="For each named setting (pipeline.ablation.SETTINGS: linear, linear_ctx, v_only, "
+                       "a_only, av, cr_av, co_av, co_av_ce, ...), trains and evaluates exactly as the train and "
+                       "evaluate stages do with params.yaml's model/train/loss sections (the dataset's preset "
+                       "merged) plus the setting's overrides, on data/aligned/<dataset>/aligned.h5; writes "
+                       "OUT/<setting>/metrics.json and prints a markdown table.")
+    p.add_argument("settings", nargs="*", help="setting names (with --table: the row order)")
+    p.add_argument("--dataset", default="youtube_highlights", choices=["demo", "youtube_highlights", "tvsum"])
+    p.add_argument("--out", required=True, help="results folder, e.g. ablations/youtube_highlights")
+    p.add_argument("--set", action="append", help="extra override for every setting, e.g. train.lr=0.001")
+    p.add_argument("--suffix", help="appended to each setting's name in OUT (e.g. _lr1e-3)")
+    p.add_argument("--params", help="params.yaml (default: the repository's)")
+    p.add_argument("--root", default=".", help="repository root holding data/ (default: .)")
+    p.add_argument("--table", action="store_true", help="only print the table of the results in OUT")
+    p.set_defaults(func=cmd_ablate)
 
     def backbone_args(q: argparse.ArgumentParser, audio: bool) -> None:
         q.add_argument("video", help="a video file")

@@ -116,7 +116,7 @@ def evaluate_run(
     ``{"dataset", "umt": {"mAP", "std", "per_seed", "per_domain", "per_domain_std"},
     "standard": {...}, "ensemble": {"umt": {"mAP", "per_domain"}, "standard": {...}},
     "test_best_epoch_optimistic": {..., "note"}, "cv": {"mAP", "per_group"}, "selected_epoch":
-    {group: epoch}, "seeds", "selection", "seconds_per_epoch", "padding_ratio", "num_videos",
+    {group: [epoch per seed]}, "seeds", "selection", "seconds_per_epoch", "padding_ratio", "num_videos",
     "unevaluated_videos": {"no_features", "no_model"}, "skipped_videos": {"train": [...], "test": [...]}}``.
     ``skipped``: the videos left out before (``pipeline.skipped.read_skips``). The honest figure is ``umt``: mean and
     std over the seeds of each seed's model, the epoch chosen without the test split.
@@ -219,9 +219,30 @@ def format_table(result: dict) -> str:
     if result.get("cv", {}).get("mAP") is not None:
         extra.append(f"cross-validation mAP {result['cv']['mAP']:.3f}")
     if result.get("selected_epoch"):
-        extra.append("epochs " + ", ".join(f"{k}: {v}" for k, v in sorted(result["selected_epoch"].items()) if v))
+        extra.append("epochs " + ", ".join(f"{k}: {'/'.join(map(str, v))}" for k, v in
+                                           sorted(result["selected_epoch"].items()) if v))
     if result.get("seconds_per_epoch") is not None:
         extra.append(f"{result['seconds_per_epoch']:.3f} s/epoch")
     if extra:
         lines.append("(" + "; ".join(extra) + ")")
     return "\n".join(lines)
+
+
+def write_run_tsne(items: list[VideoItem], model_dir: str | os.PathLike, model_cfg: ModelConfig,
+                   out_dir: str | os.PathLike, device: str = "cpu", num_threads: int = 1) -> list[Path]:
+    """The paper's Figure 3 for a trained run: ``out_dir/tsne_<domain>.png`` from the test
+    segments' embeddings of each group's first-seed model (``pipeline.tsne``)."""
+    from .tsne import write_tsne_plots
+
+    model_dir = Path(model_dir)
+    with open(model_dir / "history.json", encoding="utf-8") as fh:
+        history = json.load(fh)
+    dev = resolve_device(device)
+    by_domain = {}
+    with DeterministicTorch(num_threads):
+        for name, g in history["groups"].items():
+            model = load_group_models(model_dir, {"groups": {name: {**g, "checkpoints": g["checkpoints"][:1]}}},
+                                      name, model_cfg, dev)[0]
+            by_domain.update({d: (model, g["domain_index"]) for d in g["domains"]})
+        test = [it for it in items if it.split == "test"]
+        return write_tsne_plots(by_domain, test, out_dir, model_cfg.variant, dev)

@@ -120,6 +120,7 @@ class Align(Section):
 
 class Evaluate(Section):
     timelines: NonNegInt
+    tsne: bool
 
 
 class Backbones(Section):

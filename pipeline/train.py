@@ -7,10 +7,11 @@ per seed of ``seeds``, the number of training epochs is chosen without the test 
 - ``selection: kfold`` (default): the group's training videos are cut into ``folds`` folds per
   domain (seeded by the seed and the domain; leave-one-out when a domain has fewer videos than
   ``folds``). A model is trained on each fold's complement for ``epochs`` epochs and scored
-  (``umt`` mAP) on the fold every epoch; the curves of all folds and all seeds are averaged and
-  the epoch of the best mean (earliest on ties) is chosen. Then one model per seed is trained
-  on all training videos and kept at that epoch. Every training video is used, and the choice
-  averages ``folds x len(seeds)`` validation curves instead of one curve on 4-8 videos;
+  (``umt`` mAP) on the fold every epoch; the seed's fold curves are averaged and the epoch of
+  the best mean (earliest on ties) is chosen. Then the seed's model is trained on all training
+  videos and kept at that epoch. Every training video is used, the choice averages ``folds``
+  validation curves instead of one curve on 4-8 videos, and each seed repeats the whole
+  procedure with its own folds, so the std over seeds includes the noise of selection;
 - ``selection: holdout``: per seed, ``val_fraction`` of each domain's training videos are held
   out (``n_val = min(n - 1, max(1, round(val_fraction * n)))``, 0 for ``n < 2``); the model is
   kept at its best validation epoch;
@@ -337,36 +338,35 @@ def _train_group(name, train, test, domain_index, model_cfg, cfg: TrainConfig, o
         for key in timing:
             timing[key].append(run[key])
 
-    cv: dict = {}
-    chosen_epoch = cfg.epochs
-    if selection == "kfold":
-        curves = []
-        for seed in cfg.seeds:
+    group_dir = out_dir / name
+    group_dir.mkdir(parents=True, exist_ok=True)
+    seeds_out, checkpoints, final_records, seed_curves = [], [], [], []
+    for seed in cfg.seeds:
+        extra: dict = {}
+        chosen_epoch = cfg.epochs
+        if selection == "kfold":  # this seed's own folds and curve: the std over seeds includes selection
+            curves = []
             for f, (tr, va) in enumerate(kfold_splits(train, cfg.folds, seed)):
                 run = train_run(tr, domain_index, model_cfg, cfg, dataset, device, _run_seed(seed, name, "fold", f),
                                 cfg.epochs, val=va, bar=bar)
                 account(run)
                 curves.append([r["val_mAP"] for r in run["records"]])
-        mean = _mean_curve(curves)
-        std = [float(np.std([c[i] for c in curves])) for i in range(cfg.epochs)]
-        chosen_epoch = 1 + max(range(cfg.epochs), key=lambda i: (mean[i], -i))  # earliest on ties
-        cv = {"folds": n_folds, "curve": mean, "curve_std": std, "mAP": mean[chosen_epoch - 1],
-              "mAP_std": std[chosen_epoch - 1], "curves": curves}
-    group_dir = out_dir / name
-    group_dir.mkdir(parents=True, exist_ok=True)
-    seeds_out, checkpoints, final_records = [], [], []
-    for seed in cfg.seeds:
+            mean = _mean_curve(curves)
+            chosen_epoch = 1 + max(range(cfg.epochs), key=lambda i: (mean[i], -i))  # earliest on ties
+            seed_curves.append(mean)
+            extra["cv"] = {"folds": len(curves), "curve": mean, "curves": curves, "mAP": mean[chosen_epoch - 1]}
         rs = _run_seed(seed, name, "final")
         if selection == "holdout":
             tr, va = split_validation(train, cfg.val_fraction, seed)
             run = train_run(tr, domain_index, model_cfg, cfg, dataset, device, rs, cfg.epochs, val=va, test=test, bar=bar)
             epoch, state = run["best_val_epoch"], run["states"]["best_val"]
-            extra = {"val_vids": [it.vid for it in va], "best_val_mAP": run["records"][epoch - 1]["val_mAP"]}
+            extra.update(val_vids=[it.vid for it in va], best_val_mAP=run["records"][epoch - 1]["val_mAP"])
+            seed_curves.append([r["val_mAP"] for r in run["records"]])
         else:
             budget = cfg.epochs if (test and cfg.test_every) else chosen_epoch
             run = train_run(train, domain_index, model_cfg, cfg, dataset, device, rs, budget, test=test,
                             keep_epochs=(chosen_epoch,), bar=bar)
-            epoch, state, extra = chosen_epoch, run["states"][chosen_epoch], {}
+            epoch, state = chosen_epoch, run["states"][chosen_epoch]
         account(run)
         ckpt = Path(name) / f"seed{seed}.pt"
         torch.save(state, out_dir / ckpt)
@@ -374,9 +374,12 @@ def _train_group(name, train, test, domain_index, model_cfg, cfg: TrainConfig, o
         final_records.append(run["records"])
         seeds_out.append({"seed": seed, "selected_epoch": epoch, "epochs": run["records"],
                           "test_best_epoch_optimistic": _optimistic(run["records"]), **extra})
+    cv: dict = {}
+    if selection == "kfold":
+        cv = {"folds": n_folds, "mAP": float(np.mean([r["cv"]["mAP"] for r in seeds_out])),
+              "mAP_std": float(np.std([r["cv"]["mAP"] for r in seeds_out])), "curve": _mean_curve(seed_curves)}
     bar.close()
-    _write_curves(out_dir / "curves" / f"{name}.tsv", final_records, cv.get("curve"),
-                  [[r["val_mAP"] for r in recs] for recs in final_records] if selection == "holdout" else None)
+    _write_curves(out_dir / "curves" / f"{name}.tsv", final_records, _mean_curve(seed_curves) if seed_curves else None)
     dv, da = train[0].visual.shape[1], train[0].audio.shape[1]
     return {
         "domains": sorted(domain_index),
@@ -388,7 +391,7 @@ def _train_group(name, train, test, domain_index, model_cfg, cfg: TrainConfig, o
         "test_vids": [it.vid for it in test],
         "selection": selection,
         "selection_note": note,
-        "selected_epoch": chosen_epoch if selection != "holdout" else None,
+        "selected_epoch": [r["selected_epoch"] for r in seeds_out],  # per seed
         "cv": cv,
         "seeds": list(cfg.seeds),
         "checkpoints": checkpoints,
@@ -400,12 +403,11 @@ def _train_group(name, train, test, domain_index, model_cfg, cfg: TrainConfig, o
     }
 
 
-def _write_curves(path: Path, final_records: list[list[dict]], cv_curve: list | None, val_curves: list | None) -> None:
+def _write_curves(path: Path, final_records: list[list[dict]], val_curve: list | None) -> None:
     """curves/<group>.tsv: per epoch the mean over seeds of the final runs' loss and test mAP, and
-    the validation curve (kfold: mean over folds and seeds; holdout: mean over seeds)."""
+    the validation curve (kfold: mean over folds, then seeds; holdout: mean over seeds)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = max(len(r) for r in final_records)
-    val = cv_curve if cv_curve is not None else (_mean_curve(val_curves) if val_curves else None)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(CURVE_COLUMNS)
@@ -413,7 +415,7 @@ def _write_curves(path: Path, final_records: list[list[dict]], cv_curve: list | 
             rows = [r[i] for r in final_records if i < len(r)]
             loss = float(np.mean([r["loss"] for r in rows]))
             tests = [r["test_mAP"] for r in rows if r["test_mAP"] is not None]
-            v = val[i] if val is not None and i < len(val) else None
+            v = val_curve[i] if val_curve is not None and i < len(val_curve) else None
             writer.writerow([i + 1, loss, "" if v is None else v, float(np.mean(tests)) if tests else ""])
 
 

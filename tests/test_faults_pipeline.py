@@ -70,6 +70,7 @@ def _tiny(p: dict) -> None:
     demo["extract_visual"] = {"crop_size": 32, "frames_per_segment": 4, "batch_size": 8}
     demo["model"] = {"d_model": 16, "num_heads": 2, "ffn_dim": 32}
     demo["train"] = {"epochs": 1, "batch_size": 2, "selection": "fixed", "seeds": [0], "test_every": 0}
+    p["evaluate"]["tsne"] = False
 
 
 @pytest.fixture(scope="module")

@@ -144,10 +144,16 @@ def test_kfold_selection_is_deterministic_and_never_reads_test_labels(tmp_path):
     assert strip(h1["groups"]["dog"]) == strip(h2["groups"]["dog"])  # curves, selection identical
     g = h1["groups"]["dog"]
     assert g["selection"] == "kfold" and g["cv"]["folds"] == 3 and g["seeds"] == [0, 1]
-    assert len(g["cv"]["curves"]) == 3 * 2  # folds x seeds
-    mean = np.mean(np.array(g["cv"]["curves"]), axis=0)
+    for run in g["runs"]:  # each seed: its own folds and its own choice
+        assert len(run["cv"]["curves"]) == 3
+        seed_mean = np.mean(np.array(run["cv"]["curves"]), axis=0)
+        np.testing.assert_allclose(run["cv"]["curve"], seed_mean)
+        assert run["selected_epoch"] == 1 + int(np.argmax(seed_mean))  # best mean validation, earliest on ties
+        assert run["cv"]["mAP"] == pytest.approx(seed_mean.max())
+    assert g["selected_epoch"] == [run["selected_epoch"] for run in g["runs"]]
+    assert g["cv"]["mAP"] == pytest.approx(np.mean([run["cv"]["mAP"] for run in g["runs"]]))
+    mean = np.mean([run["cv"]["curve"] for run in g["runs"]], axis=0)
     np.testing.assert_allclose(g["cv"]["curve"], mean)
-    assert g["selected_epoch"] == 1 + int(np.argmax(mean))  # best mean validation, earliest on ties
     assert g["checkpoints"] == ["dog/seed0.pt", "dog/seed1.pt"]
     for ckpt in g["checkpoints"]:
         a = torch.load(tmp_path / "r1" / ckpt, weights_only=True)
@@ -169,10 +175,10 @@ def test_kfold_selection_is_deterministic_and_never_reads_test_labels(tmp_path):
         assert all(torch.equal(a[k], c[k]) for k in a)
 
     # the kept model is the chosen epoch's: identical to a fixed run of that many epochs on all videos
-    e = g["selected_epoch"]
+    e = g["selected_epoch"][1]
     fixed = TrainConfig(epochs=e, batch_size=3, selection="fixed", seeds=[0, 1], test_every=0, **CPU)
     hf = train_dataset(items, mcfg, fixed, tmp_path / "fixed", "youtube_highlights", progress=False)
-    assert hf["groups"]["dog"]["selected_epoch"] == e
+    assert hf["groups"]["dog"]["selected_epoch"] == [e, e]
     a = torch.load(tmp_path / "r1" / "dog" / "seed1.pt", weights_only=True)
     f = torch.load(tmp_path / "fixed" / "dog" / "seed1.pt", weights_only=True)
     assert set(a) == set(f) and all(torch.equal(a[k], f[k]) for k in a)
@@ -204,7 +210,7 @@ def test_one_training_video_falls_back_to_a_fixed_budget(tmp_path):
     h = train_dataset(items, ModelConfig(**TINY), TrainConfig(epochs=2, batch_size=1, seeds=[0], **CPU), tmp_path,
                       "youtube_highlights", progress=False)
     g = h["groups"]["dog"]
-    assert g["selection"] == "fixed" and "1 training video" in g["selection_note"] and g["selected_epoch"] == 2
+    assert g["selection"] == "fixed" and "1 training video" in g["selection_note"] and g["selected_epoch"] == [2]
 
 
 def test_model_learns_planted_structure_beyond_shuffled_labels(tmp_path):
@@ -269,7 +275,7 @@ def test_ablation_variants_and_baselines_train(tmp_path, variant):
                       TrainConfig(epochs=1, batch_size=2, folds=3, seeds=[0], **CPU),
                       tmp_path, "youtube_highlights", progress=False)
     g = h["groups"]["dog"]
-    assert g["selected_epoch"] == 1
+    assert g["selected_epoch"] == [1]
     if variant.startswith("linear"):  # CE only: the contrastive terms need an embedding
         assert all(r["loss_hpcl"] == 0 and r["loss_rank"] == 0 for r in g["runs"][0]["epochs"])
 

@@ -1,0 +1,97 @@
+"""Ablation tables: the same training and evaluation as the `train` and `evaluate` stages, for a
+list of named settings, on one aligned dataset.
+
+Each setting is the params.yaml ``model``/``train``/``loss`` sections (the dataset's preset
+merged in) with a few overrides, exactly what ``dvc exp run -S key=value`` would train. Results
+go to ``out_dir/<name>/metrics.json`` (the evaluate stage's metrics format), so a long table
+can be built by several processes and printed at the end with ``ablation_table``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from .align import VideoItem
+from .evaluation import evaluate_run
+from .model import ModelConfig
+from .train import TrainConfig, train_dataset
+
+# name -> (overrides "section.key" -> value, what it is)
+SETTINGS: dict[str, tuple[dict, str]] = {
+    "linear": ({"model.variant": "linear"}, "per-segment logistic regression on the normalised inputs"),
+    "linear_ctx": ({"model.variant": "linear_ctx"}, "the same with +-1 neighbour segments"),
+    "v_only": ({"model.variant": "v_only"}, "visual stream only (Table 3)"),
+    "a_only": ({"model.variant": "a_only"}, "audio stream only (Table 3)"),
+    "av": ({"model.variant": "av"}, "concatenated features, one stream (Table 3)"),
+    "cr_av": ({"model.variant": "cr_av"}, "plain cross-attention (Table 3)"),
+    "co_av": ({}, "the paper's model, params.yaml as committed"),
+    "co_av_ce": ({"loss.lambda_hpcl": 0.0, "loss.lambda_rank": 0.0}, "co_av without the contrastive terms (Table 4)"),
+    "co_av_no_pos": ({"model.pos_encoding": "none"}, "co_av without a position code"),
+    "co_av_zero_bias": ({"model.rel_pos_init": "zero"}, "co_av with the relative bias starting at zero"),
+    "co_av_raw": ({"model.input_norm": "none"}, "co_av on raw features (paper-literal input layer)"),
+    "co_av_random_g": ({"model.global_init": "random"}, "G_init started at random (Table 5)"),
+    "co_av_no_g": ({"model.global_init": "none"}, "no global context (Table 5)"),
+    "co_av_early": ({"model.fusion": "early"}, "early fusion (Table 6)"),
+}
+
+
+def configs(model: dict, train: dict, loss: dict, overrides: dict) -> tuple[ModelConfig, TrainConfig]:
+    """The params sections with ``{"model.variant": ..., "train.lr": ...}`` overrides applied."""
+    sections = {"model": dict(model), "train": dict(train), "loss": dict(loss)}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in sections or not name:
+            raise ValueError(f"override {key!r}: expected model.<key>, train.<key> or loss.<key>")
+        sections[section][name] = value
+    return ModelConfig.from_dict(sections["model"]), TrainConfig.from_sections(sections["train"], sections["loss"])
+
+
+def run_setting(name: str, overrides: dict, items: list[VideoItem], table: pd.DataFrame, dataset: str,
+                sections: dict, out_dir: str | os.PathLike, progress: bool = False) -> dict:
+    """Train and evaluate one setting; write ``out_dir/<name>/metrics.json``; return the metrics
+    with ``"setting": {"name", "overrides", "model_config", "train_config"}`` added."""
+    mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"], overrides)
+    run_dir = Path(out_dir) / name
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    train_dataset(items, mcfg, tcfg, run_dir / "models", dataset, progress=progress)
+    result = evaluate_run(items, run_dir / "models", mcfg, dataset, table, run_dir / "predictions.jsonl",
+                          run_dir / "metrics.json", device=tcfg.device, num_threads=tcfg.num_threads)
+    result["setting"] = {"name": name, "overrides": overrides, "model_config": asdict(mcfg),
+                         "train_config": asdict(tcfg)}
+    with open(run_dir / "metrics.json", "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    shutil.rmtree(run_dir / "models")  # checkpoints and predictions are not needed for the table
+    (run_dir / "predictions.jsonl").unlink()
+    return result
+
+
+def _pm(block: dict | None) -> str:
+    if not block or block.get("mAP") is None:
+        return "-"
+    return f"{block['mAP']:.3f} +- {block.get('std', 0.0):.3f}"
+
+
+def ablation_table(out_dir: str | os.PathLike, names: list[str] | None = None) -> str:
+    """A markdown table of the settings found in ``out_dir`` (in ``names`` order if given): honest
+    umt mAP (mean +- std over seeds), cross-validation mAP, the optimistic test-selected figure,
+    the chosen epochs and seconds per training epoch."""
+    out_dir = Path(out_dir)
+    found = {p.parent.name: p for p in sorted(out_dir.glob("*/metrics.json"))}
+    order = [n for n in (names or list(SETTINGS)) if n in found] + sorted(set(found) - set(names or SETTINGS))
+    lines = ["| setting | umt mAP (honest) | ensemble | cross-val | test-selected (optimistic) | epochs | s/epoch |",
+             "|---|---|---|---|---|---|---|"]
+    for name in order:
+        m = json.loads(found[name].read_text(encoding="utf-8"))
+        cv = m.get("cv", {}).get("mAP")
+        epochs = sorted({e for per_seed in (m.get("selected_epoch") or {}).values() for e in per_seed or []})
+        lines.append(f"| {name} | {_pm(m['umt'])} | {m['ensemble']['umt']['mAP']:.3f} | "
+                     f"{'-' if cv is None else f'{cv:.3f}'} | {_pm(m.get('test_best_epoch_optimistic'))} | "
+                     f"{','.join(map(str, epochs)) or '-'} | {m['seconds_per_epoch']:.2f} |")
+    return "\n".join(lines)

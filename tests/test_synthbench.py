@@ -1,0 +1,125 @@
+"""Benchmark-like data: real label sequences with planted features, written in the layouts the
+pipeline imports, read back through the pipeline's own readers; calibration; the ablation runner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.annotations import load_annotations
+from pipeline.published import import_published
+from pipeline.store import read_store
+from pipeline.synthbench import SynthConfig, _Planter, calibrate, plant_tvsum, plant_youtube, write_planted
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def parkour(shared_data):
+    return plant_youtube(shared_data / "youtube_highlights", shared_data / "splits" / "umt_splits.json", ["parkour"])
+
+
+def test_youtube_plant_uses_the_real_labels_and_umt_split(parkour, shared_data):
+    splits = json.loads((shared_data / "splits" / "umt_splits.json").read_text())["youtube_highlights"]["parkour"]
+    by_split = {s: sorted(it.vid for it in parkour.items if it.split == s) for s in ("train", "test")}
+    assert by_split == {"train": sorted(splits["train"]), "test": sorted(splits["val"])}
+    it = parkour.items[0]
+    v = parkour.videos[it.vid]
+    np.testing.assert_array_equal(it.labels, (v.match > 0).astype(int))  # the authors' labels, untouched
+    assert it.visual.shape == it.audio.shape == (v.num_segments, 2048) and it.visual.dtype == np.float32
+    assert (it.visual >= 0).all() and (it.visual == 0).any()  # post-ReLU-like
+    again = plant_youtube(shared_data / "youtube_highlights", shared_data / "splits" / "umt_splits.json", ["parkour"])
+    np.testing.assert_array_equal(again.items[0].audio, it.audio)  # seeded
+    other = plant_youtube(shared_data / "youtube_highlights", shared_data / "splits" / "umt_splits.json",
+                          ["parkour"], seed=1)
+    assert not np.array_equal(other.items[0].visual, it.visual)
+
+
+def test_planted_cues_follow_the_rules():
+    """Highlights carry the cue in both modalities (audio shifted by the video's delay),
+    distractors in one modality only; nothing else carries it."""
+    cfg = SynthConfig(noise_std=0.0, scene_std=0.0, offset_std=0.0, base=0.0, p_cue=1.0, p_distractor=0.5,
+                      cue=1.0, latent_dim=4, drift=0.0)
+    planter = _Planter(cfg, 0, ["d"])
+    strength = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0, 0], dtype=float)
+    for vid in ("a", "b", "c", "e", "f"):
+        vis, aud, facts = planter.video(vid, "d", strength)
+        # with no noise and no base, a ReLU of (latent + cue): project on the cue directions
+        u, w = planter.cue_dir[("d", "visual")], planter.cue_dir[("d", "audio")]
+        pv = (vis @ u) / (u @ u)
+        pa = (aud @ w) / (w @ w)
+        has_v, has_a = pv > 0.3, pa > 0.3
+        s = facts["shift"]
+        assert has_v[2] and has_v[3]  # p_cue = 1: every highlight carries the visual cue
+        assert has_a[2 + s] and has_a[3 + s]  # and the audio cue, delayed by the video's shift
+        single = (has_v ^ has_a) & ~np.isin(np.arange(10), [2, 3, 2 + s, 3 + s])
+        assert facts["distractors"] == int(single.sum())  # distractors: one modality only
+
+
+def test_written_umt_layout_reads_back_through_the_pipeline(parkour, tmp_path):
+    facts = write_planted(parkour, tmp_path / "yt", SynthConfig(), seed=0)
+    assert facts["videos"] == len(parkour.items) and facts["segments"] == sum(it.num_segments for it in parkour.items)
+    table = load_annotations("youtube_highlights", tmp_path / "yt" / "annotations" / "youtube_anno.json")
+    assert sorted(table["vid"].unique()) == sorted(it.vid for it in parkour.items)
+    store = tmp_path / "visual.h5"
+    import_published(table, "umt", tmp_path / "yt" / "features", "visual", store)
+    import_published(table, "umt", tmp_path / "yt" / "features", "audio", tmp_path / "audio.h5")
+    vis, aud = read_store(store), read_store(tmp_path / "audio.h5")
+    for it in parkour.items[:3]:
+        np.testing.assert_array_equal(vis[it.vid], it.visual)
+        np.testing.assert_array_equal(aud[it.vid], it.audio)
+        rows = table[table.vid == it.vid]
+        np.testing.assert_array_equal(rows["label"].to_numpy(), it.labels)
+    splits = json.loads((tmp_path / "yt" / "annotations" / "umt_splits.json").read_text())
+    assert list(splits["youtube_highlights"]) == ["parkour"]
+
+
+def test_tvsum_plant_and_lighthouse_layout(shared_data, tmp_path):
+    files = [shared_data / "tvsum" / f"lighthouse_tvsum_{p}_release.jsonl" for p in ("train", "val")]
+    planted = plant_tvsum(files, shared_data / "splits" / "umt_splits.json")
+    assert len(planted.items) == 50
+    assert sum(it.split == "train" for it in planted.items) == 40  # 4 per category
+    write_planted(planted, tmp_path / "tv", SynthConfig(), seed=0)
+    table = load_annotations("tvsum", [tmp_path / "tv" / "annotations" / f.name for f in files])
+    import_published(table, "lighthouse", tmp_path / "tv" / "features", "visual", tmp_path / "v.h5",
+                     names={"visual": "i3d", "audio": "pann"})
+    it = planted.items[0]
+    np.testing.assert_array_equal(read_store(tmp_path / "v.h5")[it.vid], it.visual)
+
+
+def test_calibration_reports_chance_and_a_probe_above_it(parkour):
+    cal = calibrate(parkour, draws=5, probe_epochs=10)
+    assert cal["test_videos"] == 11
+    assert 0.4 < cal["chance_umt_mAP"] < 0.65 and cal["chance_std"] > 0
+    assert cal["linear_probe_umt_mAP"] > cal["chance_umt_mAP"] + 0.05
+
+
+
+def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
+    from pipeline.ablation import ablation_table, configs, run_setting
+    from pipeline.batching import items_table
+    from test_train import TINY, planted_items
+
+    sections = {"model": dict(TINY), "train": {"epochs": 2, "batch_size": 2, "folds": 2, "seeds": [0, 1],
+                                               "device": "cpu", "num_threads": 1}, "loss": {}}
+    m, t = configs(sections["model"], sections["train"], sections["loss"],
+                   {"model.variant": "linear", "loss.lambda_rank": 0.0, "train.lr": 0.01})
+    assert (m.variant, t.lambda_rank, t.lr, t.folds) == ("linear", 0.0, 0.01, 2)
+    with pytest.raises(ValueError, match="expected model"):
+        configs({}, {}, {}, {"lr": 0.1})
+    with pytest.raises(ValueError, match="unknown model params"):
+        configs({}, {}, {}, {"model.lr": 0.1})
+    items = planted_items(4, 2)
+    table = items_table(items)
+    for name, overrides in (("linear", {"model.variant": "linear"}), ("co_av", {})):
+        res = run_setting(name, overrides, items, table, "youtube_highlights", sections, tmp_path)
+        assert res["setting"]["model_config"]["variant"] == ("linear" if name == "linear" else "co_av")
+        assert not (tmp_path / name / "models").exists()
+    text = ablation_table(tmp_path, ["co_av", "linear"])
+    lines = text.splitlines()
+    assert lines[0].startswith("| setting | umt mAP (honest)") and [ln.split("|")[1].strip() for ln in lines[2:]] == [
+        "co_av", "linear"]
+    saved = json.loads((tmp_path / "linear" / "metrics.json").read_text())
+    assert f"{saved['umt']['mAP']:.3f} +- {saved['umt']['std']:.3f}" in lines[3]
