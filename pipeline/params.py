@@ -24,7 +24,7 @@ from .params_schema import DATASETS, ParamsError, validate_params
 from .params_schema import merge as _merge
 from .paths import REPO_ROOT
 
-__all__ = ["DATASETS", "ParamsError", "backbone", "load_yaml_as_dvc", "raw_dir", "read_params", "section"]
+__all__ = ["DATASETS", "ParamsError", "backbone", "load_yaml_as_dvc", "parse_value", "raw_dir", "read_params", "section"]
 
 
 def load_yaml_as_dvc(path: str | Path) -> Any:
@@ -38,6 +38,14 @@ def load_yaml_as_dvc(path: str | Path) -> Any:
         return YAML(typ="safe").load(text) or {}
     except YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def parse_value(text: str) -> Any:
+    """One value as DVC's ``-S key=value`` reads it (YAML 1.2): ``1e-4`` is a float, ``[0, 1]`` a list."""
+    try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise ParamsError(f"{text!r}: not a YAML value ({' '.join(str(exc).split())})") from None
 
 
 def read_params(path: str | Path | None = None, validate: bool = True) -> dict[str, Any]:

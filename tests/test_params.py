@@ -208,3 +208,12 @@ def test_train_seeds_are_a_non_empty_list_of_non_negative_ints(tmp_path):
     for bad, words in ((["a"], "train.seeds.0 = 'a': must be an integer"), ([], "train.seeds = []: must not be empty"),
                        ([-1], "train.seeds.0 = -1: must be >= 0"), (0, "train.seeds = 0: must be a list")):
         assert words in error_of(tmp_path, _set(repo_params(), "train.seeds", bad))
+
+
+def test_a_single_value_is_parsed_as_dvc_exp_run_set_does():
+    from pipeline.cli import _parse_value
+
+    assert _parse_value("1e-4") == 1e-4 and isinstance(_parse_value("1e-4"), float)  # PyYAML: the string "1e-4"
+    assert _parse_value("[0, 1, 2]") == [0, 1, 2] and _parse_value("true") is True and _parse_value("adamw") == "adamw"
+    with pytest.raises(ParamsError, match="not a YAML value"):
+        _parse_value("[0, 1")
