@@ -37,9 +37,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> None:
     from .evaluation import format_table
+    from .skipped import table_note
 
     with open(args.metrics, encoding="utf-8") as fh:
-        print(format_table(json.load(fh)))
+        metrics = json.load(fh)
+    print(format_table(metrics))
+    print(table_note(metrics))
 
 
 def cmd_make_bench(args: argparse.Namespace) -> None:
@@ -59,10 +62,10 @@ def cmd_make_bench(args: argparse.Namespace) -> None:
 
 
 def _parse_value(text: str):
-    """A ``-S``-style value as YAML reads it: numbers, booleans, lists, else the string."""
-    import yaml
+    """A ``-S``-style value as DVC reads it (YAML 1.2): numbers (``1e-4`` too), booleans, lists, else the string."""
+    from .params import parse_value
 
-    return yaml.safe_load(text)
+    return parse_value(text)
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:

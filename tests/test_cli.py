@@ -117,7 +117,9 @@ def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
               "ensemble": {"umt": block(0.55, 0.3, 0.8)},
               "test_best_epoch_optimistic": seeds(0.9, 0.05, 0.85, 0.95),
               "cv": {"mAP": 0.61}, "selected_epoch": {"dog": [12, 10, 11], "surfing": [7, 7, 9]},
-              "seconds_per_epoch": 0.25}
+              "seconds_per_epoch": 0.25,
+              "skipped_videos": {"train": [], "test": [{"vid": "v9", "domain": "dog", "stage": "extract_visual",
+                                                        "reason": "visual extraction failed at decode"}]}}
     path = tmp_path / "m.json"
     path.write_text(json.dumps(result))
     assert main(["table", str(path)]) == 0
@@ -128,3 +130,4 @@ def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
                     "surfing": ["0.750 +- 0.020", "0.700 +- 0.020", "0.800", "0.950 +- 0.020"],
                     "mean": ["0.500 +- 0.030", "0.600 +- 0.040", "0.550", "0.900 +- 0.050"]}
     assert lines[5] == "(cross-validation mAP 0.610; epochs dog: 12/10/11, surfing: 7/7/9; 0.250 s/epoch)"
+    assert lines[-1] == "1 test video(s) not evaluated (ids and reasons: skipped_videos in the metrics file)."
