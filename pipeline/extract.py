@@ -45,6 +45,7 @@ from .decoding import (
     seconds_to_frames,
 )
 from .device import autocast_context, resolve_device
+from .part_keys import video_part_key
 from .paths import check_id, safe_join
 from .store import FeatureStore, failures_path
 
@@ -267,9 +268,10 @@ def _consume(
     device: torch.device,
     autocast: str,
     store: FeatureStore,
+    keys: dict[str, str],
     bar,
 ) -> _Counts:
-    """Run the model on every batch and commit every finished video to ``store``."""
+    """Run the model on every batch and commit every finished video to ``store`` (keyed by ``keys``)."""
     counts = _Counts()
     pending: dict[str, np.ndarray] = {}  # vid -> features [T, D] being filled
     for message in producers.messages():
@@ -287,13 +289,14 @@ def _consume(
         elif kind == "end":
             vid = message[1]
             try:
-                store.put(vid, pending.pop(vid), **message[2])
+                store.put(vid, pending.pop(vid), key=keys[vid], **message[2])
                 counts.extracted += 1
             except ValueError as exc:  # non-finite features (e.g. fp16 overflow)
                 store.record_failure(vid, "model", exc)
         elif kind == "zeros":
             pending.pop(message[1], None)
-            store.put(message[1], np.zeros((message[2], backbone.feature_dim), np.float32), **message[3])
+            store.put(message[1], np.zeros((message[2], backbone.feature_dim), np.float32), key=keys[message[1]],
+                      **message[3])
             counts.extracted += 1
             counts.no_audio += 1
             bar.update(message[2])
@@ -333,14 +336,15 @@ def _run(
     desc: str,
 ) -> dict:
     started = time.perf_counter()
-    done = store.done()
+    keys = {job.vid: video_part_key(job, store.attrs) for job in jobs}
+    done = store.resume(keys)  # stale or torn parts are discarded here and re-done
     todo = [job for job in jobs if job.vid not in done]
     total = sum(job.num_segments for job in todo)
     producers = _Producers(todo, produce, batch_size, device.type == "cuda", resolve_workers(num_workers, device),
                            prefetch)
     try:
         with tqdm(total=total, unit="seg", desc=desc, disable=not progress, dynamic_ncols=True) as bar:
-            counts = _consume(producers, backbone, device, autocast, store, bar)
+            counts = _consume(producers, backbone, device, autocast, store, keys, bar)
     finally:
         producers.close()
     seconds = time.perf_counter() - started
@@ -349,6 +353,8 @@ def _run(
         "failures_csv": str(failures_path(store.path)),
         "videos": len(jobs),
         "resumed": len(jobs) - len(todo),
+        "discarded_stale_parts": store.discarded["stale"],
+        "discarded_torn_parts": store.discarded["torn"],
         "extracted": counts.extracted,
         "failed": len(store.failures),
         "no_audio": counts.no_audio,

@@ -4,10 +4,15 @@ Layout while a run is in progress (``path`` = ``.../visual.h5``)::
 
     visual.h5.parts/store.json       the store's attributes (backbone, weights sha256, ...)
     visual.h5.parts/<vid>.npz        one committed video: ``features`` float32 [T, D] + ``attrs`` (JSON)
+                                     + ``key`` (what made it, see ``part_keys``)
     visual.h5.parts/.tmp-<pid>-<vid>.npz   a part being written (never counts as done)
 
 ``put`` writes a part to a temporary file, fsyncs it and ``os.replace``s it into place, so a run
-killed at any point (kill -9) leaves only whole parts; rerunning skips the videos in ``done()``.
+killed at any point (kill -9) leaves only whole parts. A rerun calls ``resume(keys)`` with the key
+of every video it wants (``pipeline.part_keys``: the video's content fingerprint, its segment
+rows, the store's attributes): a part whose stored key differs (the video was replaced, its rows
+edited) is discarded as stale, an unreadable one (torn by a crash of the machine) is discarded as
+torn, each with a warning and counted in ``discarded``; the rest are reused.
 ``finalize`` merges the parts into ``path`` (again through a temporary file and ``os.replace``):
 one float32 [T, D] dataset per video at ``/<vid>`` with its attributes, and file attributes = the
 store's attributes + ``created`` (UTC time) + package versions. Everything but ``created`` is a
@@ -34,7 +39,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import h5py
 import numpy as np
@@ -137,10 +142,12 @@ class FeatureStore:
         self.parts = Path(parts) if parts is not None else parts_dir(self.path)
         self.attrs = _normalise_attrs(attrs, str(self.path))
         self.failures: list[Failure] = []
+        self.discarded = {"stale": 0, "torn": 0}  # parts thrown away (and so re-done) by this run
         manifest = self.parts / _MANIFEST
         if self.parts.exists():
             previous = self._read_manifest(manifest)
             if previous != self.attrs:
+                self.discarded["stale"] += len(self.done())
                 warnings.warn(
                     f"{self.parts}: parts were extracted with {previous} but this run uses {self.attrs}; "
                     "discarding them and starting clean",
@@ -171,8 +178,45 @@ class FeatureStore:
         """Ids of the videos whose features are committed."""
         return {p.name[: -len(".npz")] for p in self.parts.glob("*.npz") if not p.name.startswith(".")}
 
-    def put(self, vid: str, feats: np.ndarray, **attrs) -> None:
-        """Commit the features float32 [T, D] of video ``vid`` (atomically) with per-video attrs."""
+    def resume(self, keys: Mapping[str, str]) -> set[str]:
+        """The videos of ``keys`` ({vid: part key}) whose committed part can be reused.
+
+        A part that cannot be read (torn) or whose stored key differs from ``keys[vid]`` (stale:
+        its video, segment rows or settings changed since) is deleted with a warning and counted
+        in ``self.discarded``; the caller re-extracts it. Parts of videos not in ``keys`` are
+        left alone (and not merged by ``finalize(vids=...)``).
+        """
+        valid = set()
+        for vid in sorted(self.done() & set(keys)):
+            part = self._part(vid)
+            try:
+                with np.load(part, allow_pickle=False) as data:
+                    stored = str(data["key"]) if "key" in data.files else None
+                    feats = data["features"]  # reading it whole checks the zip CRC
+                    if feats.ndim != 2:
+                        raise ValueError(f"features have shape {feats.shape}")
+            except Exception as exc:
+                warnings.warn(f"{part}: torn part of video {vid!r} ({type(exc).__name__}: {exc}); "
+                              "discarding it, the video is extracted again", stacklevel=2)
+                self.discarded["torn"] += 1
+                part.unlink(missing_ok=True)
+                continue
+            if stored != keys[vid]:
+                warnings.warn(f"{part}: stale part of video {vid!r} (its video file, segment rows or settings "
+                              "changed since it was extracted); discarding it, the video is extracted again",
+                              stacklevel=2)
+                self.discarded["stale"] += 1
+                part.unlink(missing_ok=True)
+                continue
+            valid.add(vid)
+        return valid
+
+    def put(self, vid: str, feats: np.ndarray, key: str | None = None, **attrs) -> None:
+        """Commit the features float32 [T, D] of video ``vid`` (atomically) with per-video attrs.
+
+        key: the part's key (``pipeline.part_keys``); ``resume`` reuses the part only for that key.
+        It is kept in the part, not in the merged file.
+        """
         part = self._part(vid)
         feats = np.asarray(feats, dtype=np.float32)
         if feats.ndim != 2 or feats.shape[0] == 0:
@@ -182,7 +226,7 @@ class FeatureStore:
         meta = json.dumps(_normalise_attrs(attrs, f"{self.path} video {vid!r}"), sort_keys=True)
 
         def write(fh) -> None:
-            np.savez(fh, features=feats, attrs=np.array(meta))
+            np.savez(fh, features=feats, attrs=np.array(meta), key=np.array("" if key is None else str(key)))
 
         _atomic_write(part, write)
 
