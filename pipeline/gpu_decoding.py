@@ -28,12 +28,13 @@ import numpy as np
 import torch
 
 from .decoding import DecodeError, VideoInfo, probe_video, segment_frame_indices
+from .errors import PipelineError
 
 DECODERS = ("auto", "cpu", "nvdec")
 INSTALL_HINT = "install NVIDIA's PyNvVideoCodec with `pip install -e '.[gpu]'`"
 
 
-class GpuDecodeUnavailable(RuntimeError):
+class GpuDecodeUnavailable(PipelineError, RuntimeError):
     """``decoder: nvdec`` was asked for where NVDEC cannot run (the message says why)."""
 
 

@@ -47,17 +47,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av")
+from .baselines import LinearBaseline
+from .inputs import INPUT_NORMS, InputStage
+
+VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av", "linear", "linear_ctx")
 GLOBAL_INITS = ("random", "mean", "none")
 FUSIONS = ("late", "early")
 POS_ENCODINGS = ("relative", "sinusoidal", "none")
+REL_POS_INITS = ("locality", "zero")
 
 
 @dataclass
 class ModelConfig:
     """The ``model:`` section of params.yaml (flat; every field is a key there).
 
-    variant: v_only | a_only | av | cr_av | co_av (paper Table 3; co_av is the paper's model).
+    variant: v_only | a_only | av | cr_av | co_av (paper Table 3; co_av is the paper's model);
+        linear | linear_ctx: the per-segment baselines of ``pipeline.baselines``.
+    input_norm, input_dim: the per-modality input stage before the projection
+        (``pipeline.inputs``; not stated in the paper): pca (whitened, ``input_dim``
+        components) | standardize | none (the paper-literal plain linear layer on raw features).
+    input_dropout: dropout on the normalised inputs (not stated).
     d_model: width d of every embedding (paper: 256).
     num_heads: attention heads of every attention block (not stated in the paper).
     num_layers: intra-modality self-attention blocks per modality (not stated).
@@ -70,13 +79,22 @@ class ModelConfig:
         the same segment share its time, so "the audio one segment later" is one bias entry.
         sinusoidal: the transformer's absolute code added to the projected features.
     rel_pos_max: largest distinguished offset of the relative bias.
-    global_init: random | mean | none (paper Table 5): the global-context query.
+    rel_pos_init: locality | zero. locality starts head h's bias at ``-slope_h * |offset|`` with
+        ``slope_h = rel_pos_slope / 2**h`` (steep local heads to nearly flat global ones, as
+        ALiBi's slopes): from zero the bias moves by about lr per Adam step and stays inert.
+    context: neighbours each side of the ``linear_ctx`` baseline.
+    global_init: random | mean | none (paper Table 5): the global-context query G_init, a
+        learnable vector in R^d; random: small random start; mean: starts at the mean of the
+        projected training segments (``HPCLModel.fit_inputs``); none: no global context.
     fusion: late | early (paper Table 6).
     w_co, w_v, w_a: late-fusion weights of the co-occurrence, intra-visual and intra-audio
         heads (the paper's "weighted sum"; values not stated: equal by default).
     """
 
     variant: str = "co_av"
+    input_norm: str = "pca"
+    input_dim: int = 64
+    input_dropout: float = 0.0
     d_model: int = 256
     num_heads: int = 8
     num_layers: int = 1
@@ -85,6 +103,9 @@ class ModelConfig:
     dropout: float = 0.1
     pos_encoding: str = "relative"
     rel_pos_max: int = 16
+    rel_pos_init: str = "locality"
+    rel_pos_slope: float = 0.5
+    context: int = 1
     global_init: str = "mean"
     fusion: str = "late"
     w_co: float = 1.0
@@ -97,11 +118,17 @@ class ModelConfig:
             ("global_init", GLOBAL_INITS),
             ("fusion", FUSIONS),
             ("pos_encoding", POS_ENCODINGS),
+            ("rel_pos_init", REL_POS_INITS),
+            ("input_norm", INPUT_NORMS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.d_model % self.num_heads:
             raise ValueError(f"model.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+        if self.input_dim < 1 or self.context < 0 or self.rel_pos_max < 0 or self.rel_pos_slope < 0:
+            raise ValueError("model.input_dim must be >= 1; context, rel_pos_max and rel_pos_slope >= 0")
+        if not (0.0 <= self.input_dropout < 1.0 and 0.0 <= self.dropout < 1.0):
+            raise ValueError("model.dropout and model.input_dropout must be in [0, 1)")
         if min(self.w_co, self.w_v, self.w_a) < 0 or self.w_co + self.w_v + self.w_a <= 0:
             raise ValueError("model.w_co, w_v, w_a must be >= 0 and not all 0")
 
@@ -128,13 +155,16 @@ def sinusoidal_positions(T: int, d: int, device=None) -> torch.Tensor:
 class RelativePositionBias(nn.Module):
     """Learned attention-logit bias per head and segment offset.
 
-    forward(q_time [Tq], k_time [Tk]) -> [H, Tq, Tk]: ``table[clip(k - q, -R, R)]``, zeros at init.
+    forward(q_time [Tq], k_time [Tk]) -> [H, Tq, Tk]: ``table[clip(k - q, -R, R)]``.
+    ``slope > 0``: head h starts at ``-slope / 2**h * |offset|`` (locality prior); 0: zeros.
     """
 
-    def __init__(self, num_heads: int, max_offset: int) -> None:
+    def __init__(self, num_heads: int, max_offset: int, slope: float = 0.0) -> None:
         super().__init__()
         self.max_offset = max_offset
-        self.table = nn.Parameter(torch.zeros(2 * max_offset + 1, num_heads))  # [2R+1, H]
+        offsets = torch.arange(-max_offset, max_offset + 1, dtype=torch.float32).abs()  # [2R+1]
+        slopes = slope / 2.0 ** torch.arange(num_heads, dtype=torch.float32)  # [H]
+        self.table = nn.Parameter(-offsets[:, None] * slopes[None, :])  # [2R+1, H]
 
     def forward(self, q_time: torch.Tensor, k_time: torch.Tensor) -> torch.Tensor:
         rel = (k_time[None, :] - q_time[:, None]).clamp(-self.max_offset, self.max_offset)  # [Tq, Tk]
@@ -152,11 +182,12 @@ class AttentionBlock(nn.Module):
     segment times given, a ``RelativePositionBias`` is added to the attention logits.
     """
 
-    def __init__(self, d: int, num_heads: int, ffn_dim: int, dropout: float, rel_pos_max: int = 0) -> None:
+    def __init__(self, d: int, num_heads: int, ffn_dim: int, dropout: float, rel_pos_max: int = 0,
+                 rel_pos_slope: float = 0.0) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.attn = nn.MultiheadAttention(d, num_heads, dropout=dropout, batch_first=True)
-        self.rel = RelativePositionBias(num_heads, rel_pos_max) if rel_pos_max > 0 else None
+        self.rel = RelativePositionBias(num_heads, rel_pos_max, rel_pos_slope) if rel_pos_max > 0 else None
         self.norm1 = nn.LayerNorm(d)
         self.ffn = nn.Sequential(nn.Linear(d, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d))
         self.norm2 = nn.LayerNorm(d)
@@ -196,8 +227,10 @@ def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 class GlobalContext(nn.Module):
     """Global-context decoder: one query attends over the segments; returns G [B, 1, d].
 
-    ``init="random"``: the query is a learnable G_init in R^d (random init); ``init="mean"``:
-    the query is the masked mean of the segment embeddings of the video. The decoder block is a
+    The query is a learnable G_init in R^d (paper section 3.3: statistics over the entire
+    training data, not the context of one video). ``init="random"``: small random start;
+    ``init="mean"``: ``set_mean`` starts it at the mean of the projected training segments,
+    computed once before training (paper Table 5). The decoder block is a
     transformer decoder layer without its self-attention (self-attention over one query token is
     a fixed linear map whose query/key projections would get no gradient). The global query has
     no time, so no relative position bias.
@@ -208,24 +241,29 @@ class GlobalContext(nn.Module):
         if init not in ("random", "mean"):
             raise ValueError(f"global init must be random or mean, got {init!r}")
         self.init = init
-        self.g_init = nn.Parameter(torch.randn(d) * 0.02) if init == "random" else None
+        self.g_init = nn.Parameter(torch.randn(d) * 0.02)  # [d] G_init
         self.block = AttentionBlock(d, num_heads, ffn_dim, dropout)
+
+    @torch.no_grad()
+    def set_mean(self, mean: torch.Tensor) -> None:
+        """Start G_init at ``mean`` [d] (``init="mean"``)."""
+        self.g_init.copy_(mean)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         B, _, d = x.shape
-        if self.g_init is not None:
-            query = self.g_init.expand(B, 1, d)  # [B, 1, d]
-        else:
-            query = masked_mean(x, valid)[:, None, :]  # [B, 1, d]
+        query = self.g_init.expand(B, 1, d)  # [B, 1, d]
         return self.block(query, x, valid)  # [B, 1, d]
 
 
-def _rel_max(cfg: ModelConfig) -> int:
-    return cfg.rel_pos_max if cfg.pos_encoding == "relative" else 0
+def _rel_args(cfg: ModelConfig) -> tuple[int, float]:
+    """(max offset, locality slope) of the relative position bias; (0, 0) without one."""
+    if cfg.pos_encoding != "relative":
+        return 0, 0.0
+    return cfg.rel_pos_max, cfg.rel_pos_slope if cfg.rel_pos_init == "locality" else 0.0
 
 
 class Stream(nn.Module):
-    """One modality's intra-modality encoding: projection, self-attention, global context.
+    """One modality's intra-modality encoding: input stage, projection, self-attention, global context.
 
     forward(feats [B, T, Din], valid [B, T] bool, domain_emb [B, d] or None) -> [B, T, d].
     """
@@ -233,10 +271,12 @@ class Stream(nn.Module):
     def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
         super().__init__()
         d = cfg.d_model
-        self.proj = nn.Linear(in_dim, d)
+        self.inputs = InputStage(in_dim, cfg.input_norm, cfg.input_dim)
+        self.in_drop = nn.Dropout(cfg.input_dropout)
+        self.proj = nn.Linear(self.inputs.out_dim, d)
         self.sinusoidal = cfg.pos_encoding == "sinusoidal"
         self.layers = nn.ModuleList(
-            AttentionBlock(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, _rel_max(cfg)) for _ in range(cfg.num_layers)
+            AttentionBlock(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, *_rel_args(cfg)) for _ in range(cfg.num_layers)
         )
         self.glob = (
             GlobalContext(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.global_init)
@@ -244,9 +284,17 @@ class Stream(nn.Module):
             else None
         )
 
+    @torch.no_grad()
+    def fit_inputs(self, feats: torch.Tensor) -> None:
+        """Fit the input stage on training segments feats [N, Din]; start G_init at the mean of
+        their projections for ``global_init: mean``."""
+        self.inputs.fit(feats)
+        if self.glob is not None and self.glob.init == "mean":
+            self.glob.set_mean(self.proj(self.inputs(feats)).mean(0))  # [d]
+
     def forward(self, feats: torch.Tensor, valid: torch.Tensor, domain_emb: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = feats.shape
-        x = self.proj(feats)  # [B, T, d]
+        x = self.proj(self.in_drop(self.inputs(feats)))  # [B, T, d]
         if self.sinusoidal:
             x = x + sinusoidal_positions(T, x.shape[-1], x.device)[None]
         if domain_emb is not None:
@@ -272,7 +320,7 @@ class CrossModal(nn.Module):
 
         def blocks() -> nn.ModuleList:
             return nn.ModuleList(
-                AttentionBlock(cfg.d_model, cfg.num_heads, cfg.ffn_dim, cfg.dropout, _rel_max(cfg))
+                AttentionBlock(cfg.d_model, cfg.num_heads, cfg.ffn_dim, cfg.dropout, *_rel_args(cfg))
                 for _ in range(cfg.num_cross_layers)
             )
 
@@ -328,6 +376,19 @@ class HPCLModel(nn.Module):
         else:
             self.heads = nn.ModuleDict({{"v_only": "v", "a_only": "a", "av": "av"}[v]: nn.Linear(d, 1)})
         self.fusion_weights = {"co": cfg.w_co, "v": cfg.w_v, "a": cfg.w_a}
+
+    @torch.no_grad()
+    def fit_inputs(self, visual: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor) -> None:
+        """Before training: fit the input stages (and start a ``mean`` G_init) on the training
+        segments visual [N, Dv], audio [N, Da], audio_mask [N] bool (the audio stage is fitted on
+        the segments with audio only)."""
+        audio_mask = audio_mask.to(torch.bool)
+        if self.stream_v is not None:
+            self.stream_v.fit_inputs(visual)
+        if self.stream_a is not None:
+            self.stream_a.fit_inputs(audio[audio_mask] if audio_mask.sum() >= 2 else audio)
+        if self.stream_av is not None:
+            self.stream_av.fit_inputs(torch.cat([visual, audio], dim=-1))
 
     def forward(
         self,
@@ -391,7 +452,12 @@ class HPCLModel(nn.Module):
         return torch.logsumexp(torch.stack(log_p), 0) - torch.logsumexp(torch.stack(log_q), 0)  # [B, T]
 
 
-def build_model(cfg: ModelConfig, visual_dim: int, audio_dim: int, num_domains: int = 0) -> HPCLModel:
-    """The HPCL model for features of ``visual_dim`` and ``audio_dim``; ``num_domains > 1`` adds a
-    learned domain embedding (one shared model over several domains)."""
+def build_model(cfg: ModelConfig, visual_dim: int, audio_dim: int, num_domains: int = 0) -> nn.Module:
+    """The HPCL model (or, for ``variant: linear | linear_ctx``, the per-segment baseline of
+    ``pipeline.baselines``) for features of ``visual_dim`` and ``audio_dim``; ``num_domains > 1``
+    adds a learned domain embedding (one shared model over several domains). Call
+    ``fit_inputs`` on the training segments before training."""
+    if cfg.variant in ("linear", "linear_ctx"):
+        return LinearBaseline(visual_dim, audio_dim, cfg.input_norm, cfg.input_dim,
+                              cfg.context if cfg.variant == "linear_ctx" else 0, cfg.input_dropout, num_domains)
     return HPCLModel(cfg, visual_dim, audio_dim, num_domains)

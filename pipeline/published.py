@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .errors import PipelineError
 from .part_keys import file_fingerprint, part_key
 from .paths import check_id, safe_join
 from .store import FeatureStore, failures_path
@@ -36,10 +37,14 @@ MODALITIES = ("visual", "audio")
 DEFAULT_NAMES = {"visual": "i3d", "audio": "pann"}
 
 
-class PublishedFeatureError(ValueError):
+class PublishedFeatureError(PipelineError, ValueError):
     """A published feature file is unusable; the message names the file."""
 
     stage = "load"  # the stage column of the store's failures table
+
+
+class PublishedImportError(PipelineError, RuntimeError):
+    """More published feature files were unusable than ``max_failures`` allows."""
 
 
 class MissingPublishedFile(PublishedFeatureError):
@@ -269,7 +274,7 @@ def import_published(
     summary["truncated_feature_segments"] = sum(t["features"] for t in summary["truncated"].values())
     if summary["num_failures"] > max_failures:
         first = next(iter(summary["failed"].items()))
-        raise RuntimeError(
+        raise PublishedImportError(
             f"importing {layout} {modality} features from {root}: {summary['num_failures']} videos failed "
             f"(max_failures={max_failures}); first: {first[0]}: {first[1]}"
         )

@@ -20,8 +20,10 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
+from .errors import PipelineError
 
-class StoreLockedError(RuntimeError):
+
+class StoreLockedError(PipelineError, RuntimeError):
     """Another extraction run is writing the same feature store."""
 
 

@@ -44,6 +44,7 @@ from typing import Iterable, Mapping
 import h5py
 import numpy as np
 
+from .errors import PipelineError, disk_full, is_disk_full
 from .paths import check_id, safe_join
 
 _MANIFEST = "store.json"
@@ -51,6 +52,10 @@ _VERSIONED_PACKAGES = ("torch", "decord", "av", "numpy", "h5py")
 FAILURE_COLUMNS = ("vid", "stage", "error_type", "message")
 
 AttrValue = str | int | float | bool
+
+
+class StoreError(PipelineError, OSError):
+    """A feature store or part that cannot be read (missing, truncated, not HDF5)."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _atomic_write(target: Path, write, suffix: str = "") -> None:
-    """Write through ``write(file)`` into a temporary sibling, fsync, rename onto ``target``."""
+def _atomic_write(target: Path, write, suffix: str = "", kept: str = "") -> None:
+    """Write through ``write(file)`` into a temporary sibling, fsync, rename onto ``target``.
+
+    A full disk raises :class:`~pipeline.errors.DiskFullError` naming ``target``, the free space
+    and ``kept`` (what is safe); the temporary file is removed.
+    """
     tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}{suffix}")
     try:
         with open(tmp, "wb") as fh:
@@ -114,6 +123,10 @@ def _atomic_write(target: Path, write, suffix: str = "") -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(target, exc, kept) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -228,7 +241,10 @@ class FeatureStore:
         def write(fh) -> None:
             np.savez(fh, features=feats, attrs=np.array(meta), key=np.array("" if key is None else str(key)))
 
-        _atomic_write(part, write)
+        _atomic_write(part, write, kept=self._kept())
+
+    def _kept(self) -> str:
+        return f"the {len(self.done())} videos already committed are kept in {self.parts}"
 
     def record_failure(self, vid: str, stage: str, error: BaseException | str, error_type: str | None = None) -> Failure:
         """Remember that ``vid`` failed at ``stage`` (written to the failures table)."""
@@ -260,7 +276,8 @@ class FeatureStore:
             with np.load(part, allow_pickle=False) as data:
                 return data["features"], json.loads(str(data["attrs"]))
         except Exception as exc:
-            raise ValueError(f"{part}: unreadable part for video {vid!r} ({type(exc).__name__}: {exc})") from exc
+            raise StoreError(f"{part}: unreadable part for video {vid!r} ({type(exc).__name__}: {exc}); delete it "
+                             "and rerun to extract the video again") from exc
 
     def finalize(self, vids: Iterable[str] | None = None, cleanup: bool = True) -> Path:
         """Merge the committed parts (of ``vids``, default all) into the HDF5 file -> its path.
@@ -293,6 +310,10 @@ class FeatureStore:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(self.path, exc, self._kept()) from exc
+            raise
         finally:
             if tmp.exists():
                 tmp.unlink()
@@ -313,11 +334,13 @@ def _plain(value):
 def _open(path: str | os.PathLike) -> h5py.File:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: feature store not found")
+        raise FileNotFoundError(f"{path}: feature store not found (run the extract stages first: dvc repro)")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise OSError(f"{path}: not a readable HDF5 feature store ({exc})") from exc
+        raise StoreError(f"{path}: not a readable HDF5 feature store ({' '.join(str(exc).split())}); it was "
+                         "truncated or changed outside DVC: `dvc repro` rebuilds it (DVC sees the change), or "
+                         "delete it and rerun the stage that writes it") from exc
 
 
 def read_store(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from pipeline.device import resolve_device, set_cpu_threads
 from pipeline.extract import extract_audio, extract_visual
 from pipeline.params import backbone, raw_dir, read_params, section
 from pipeline.published import import_published
+from pipeline.skipped import failure_reasons, print_reasons
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("modality", choices=["visual", "audio"])
@@ -59,4 +60,10 @@ else:
     summary = import_published(table, features["source"], raw_dir(params) / "features", modality, store,
                                names=names, max_failures=cfg["max_failures"], progress=True)
 write_json(out_dir / "summary.json", summary)
+failed = failure_reasons(out_dir / "features_failures.csv", modality)
+print_reasons(f"extract_{modality}", [{"vid": vid, "reason": why} for vid, why in failed.items()])
+stale, torn = summary.get("discarded_stale_parts", 0), summary.get("discarded_torn_parts", 0)
+if stale or torn:
+    print(f"extract_{modality}: re-did {stale} stale part(s) (video, segment rows or settings changed) "
+          f"and {torn} torn part(s) of an earlier run")
 print(f"extract_{modality}: {store}")

@@ -116,14 +116,22 @@ def test_bench_extract_prints_the_three_figures(shared_data, i3d_kinetics_weight
 
 def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
     block = lambda m, a, b: {"mAP": m, "per_domain": {"dog": a, "surfing": b}}  # noqa: E731
-    result = {"dataset": "youtube_highlights", "num_videos": 7, "umt": block(0.5, 0.25, 0.75),
-              "standard": block(0.6, 0.5, 0.7), "last_epoch": {"umt": block(0.4, 0.3, 0.5)},
-              "test_best_epoch_optimistic": block(0.9, 0.85, 0.95)}
+    seeds = lambda m, s, a, b: {**block(m, a, b), "std": s, "per_domain_std": {"dog": 0.01, "surfing": 0.02}}  # noqa: E731
+    result = {"dataset": "youtube_highlights", "num_videos": 7, "seeds": [0, 1, 2],
+              "umt": seeds(0.5, 0.03, 0.25, 0.75), "standard": seeds(0.6, 0.04, 0.5, 0.7),
+              "ensemble": {"umt": block(0.55, 0.3, 0.8)},
+              "test_best_epoch_optimistic": seeds(0.9, 0.05, 0.85, 0.95),
+              "cv": {"mAP": 0.61}, "selected_epoch": {"dog": 12, "surfing": 7}, "seconds_per_epoch": 0.25,
+              "skipped_videos": {"train": [], "test": [{"vid": "v9", "domain": "dog", "stage": "extract_visual",
+                                                        "reason": "visual extraction failed at decode"}]}}
     path = tmp_path / "m.json"
     path.write_text(json.dumps(result))
     assert main(["table", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "youtube_highlights: test mAP per domain (7 test videos)"
-    rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")[1:]] for line in lines[2:]}
-    assert rows == {"dog": ["0.250", "0.500", "0.300", "0.850"], "surfing": ["0.750", "0.700", "0.500", "0.950"],
-                    "mean": ["0.500", "0.600", "0.400", "0.900"]}
+    assert lines[0] == "youtube_highlights: test mAP per domain (7 test videos, mean +- std over 3 seeds)"
+    rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")[1:]] for line in lines[2:5]}
+    assert rows == {"dog": ["0.250 +- 0.010", "0.500 +- 0.010", "0.300", "0.850 +- 0.010"],
+                    "surfing": ["0.750 +- 0.020", "0.700 +- 0.020", "0.800", "0.950 +- 0.020"],
+                    "mean": ["0.500 +- 0.030", "0.600 +- 0.040", "0.550", "0.900 +- 0.050"]}
+    assert lines[5] == "(cross-validation mAP 0.610; epochs dog: 12, surfing: 7; 0.250 s/epoch)"
+    assert lines[-1] == "1 test video(s) not evaluated (ids and reasons: skipped_videos in the metrics file)."

@@ -24,10 +24,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 DV, DA = 12, 10
+HPCL_VARIANTS = tuple(v for v in VARIANTS if not v.startswith("linear"))
 
 
 def tiny(**kw) -> ModelConfig:
-    base = dict(d_model=16, num_heads=2, num_layers=1, num_cross_layers=1, ffn_dim=32, dropout=0.0)
+    base = dict(d_model=16, num_heads=2, num_layers=1, num_cross_layers=1, ffn_dim=32, dropout=0.0, input_norm="none")
     base.update(kw)
     return ModelConfig(**base)
 
@@ -47,6 +48,8 @@ def test_default_config_shapes_d256():
     cfg = ModelConfig()
     assert (cfg.d_model, cfg.variant, cfg.global_init, cfg.fusion) == (256, "co_av", "mean", "late")
     model = build_model(cfg, 1024, 2048).eval()
+    g = torch.Generator().manual_seed(0)
+    model.fit_inputs(torch.randn(80, 1024, generator=g), torch.randn(80, 2048, generator=g), torch.ones(80, dtype=torch.bool))
     B, T = 2, 9
     out = model(torch.randn(B, T, 1024), torch.randn(B, T, 2048), torch.ones(B, T, dtype=torch.bool),
                 torch.ones(B, T, dtype=torch.bool))
@@ -75,7 +78,8 @@ def test_padding_invariance(variant):
         mask[0, 5:] = False
         batched = model(bv, ba, mask, mask.clone())
     torch.testing.assert_close(batched["score"][0, :5], alone["score"][0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(batched["emb"][0, :5], alone["emb"][0], atol=1e-5, rtol=1e-5)
+    if alone["emb"] is not None:
+        torch.testing.assert_close(batched["emb"][0, :5], alone["emb"][0], atol=1e-5, rtol=1e-5)
     for k in alone["logits"]:
         torch.testing.assert_close(batched["logits"][k][0, :5], alone["logits"][k][0], atol=1e-5, rtol=1e-5)
 
@@ -172,7 +176,7 @@ def test_attention_block_masks_keys_and_handles_empty_rows():
 
 
 @pytest.mark.parametrize(
-    "variant,global_init,fusion", list(itertools.product(VARIANTS, GLOBAL_INITS, FUSIONS))
+    "variant,global_init,fusion", list(itertools.product(HPCL_VARIANTS, GLOBAL_INITS, FUSIONS))
 )
 def test_every_ablation_runs(variant, global_init, fusion):
     torch.manual_seed(0)
@@ -252,3 +256,126 @@ def test_config_validation_and_from_dict():
         ModelConfig(d_model=30, num_heads=4)
     with pytest.raises(ValueError, match="domain embedding"):
         build_model(tiny(), DV, DA, num_domains=2)(*inputs())
+
+
+# ------------------------------------------------------------------ issue 8: inputs, position prior, G_init, baselines
+
+
+def test_relative_bias_locality_prior_values():
+    from pipeline.model import RelativePositionBias
+
+    rel = RelativePositionBias(num_heads=3, max_offset=2, slope=0.5)
+    # rows: offsets -2..2; head h starts at -0.5 / 2**h * |offset|
+    expected = torch.tensor([[-1.0, -0.5, -0.25], [-0.5, -0.25, -0.125], [0.0, 0.0, 0.0],
+                             [-0.5, -0.25, -0.125], [-1.0, -0.5, -0.25]])
+    torch.testing.assert_close(rel.table.detach(), expected)
+    assert torch.count_nonzero(RelativePositionBias(2, 2).table) == 0  # slope 0: the old zero start
+    # the params reach the blocks: locality by default, zero on request, none without a relative code
+    first = build_model(tiny(), DV, DA).stream_v.layers[0].rel.table
+    assert first[0, 0].item() == pytest.approx(-0.5 * 16)
+    zero = build_model(tiny(rel_pos_init="zero"), DV, DA).stream_v.layers[0].rel.table
+    assert torch.count_nonzero(zero) == 0
+    assert build_model(tiny(pos_encoding="none"), DV, DA).stream_v.layers[0].rel is None
+
+
+@pytest.mark.parametrize("global_init", ["mean", "random"])
+def test_global_context_query_is_a_learnable_g_init(global_init):
+    """Paper 3.3 / Table 5: G_init is a parameter in R^d; `mean` starts it at the mean of the
+    projected training segments, `random` leaves its random start; either way it trains."""
+    torch.manual_seed(0)
+    model = build_model(tiny(global_init=global_init, input_norm="pca", input_dim=4), DV, DA)
+    g = torch.Generator().manual_seed(3)
+    v_train, a_train = torch.randn(40, DV, generator=g) + 2.0, torch.randn(40, DA, generator=g) - 1.0
+    before = model.stream_v.glob.g_init.detach().clone()
+    model.fit_inputs(v_train, a_train, torch.ones(40, dtype=torch.bool))
+    g_init = model.stream_v.glob.g_init
+    assert isinstance(g_init, torch.nn.Parameter) and g_init.shape == (16,)
+    with torch.no_grad():
+        mean_proj = model.stream_v.proj(model.stream_v.inputs(v_train)).mean(0)
+    if global_init == "mean":
+        torch.testing.assert_close(g_init.detach(), mean_proj)
+    else:
+        torch.testing.assert_close(g_init.detach(), before)
+        assert not torch.allclose(g_init.detach(), mean_proj)
+    # the query no longer depends on the video's own mean: one query for every video
+    visual, audio, mask, amask = inputs()
+    out = model(visual, audio, mask, amask)
+    out["score"].sum().backward()
+    assert g_init.grad is not None and g_init.grad.abs().sum() > 0
+
+
+def test_input_stage_pca_whitens_and_matches_exact_pca():
+    from pipeline.inputs import InputStage
+
+    g = torch.Generator().manual_seed(0)
+    # 300 segments in 50-d with a decaying spectrum
+    x = torch.randn(300, 50, generator=g) * torch.linspace(5.0, 0.1, 50) + 3.0
+    stage = InputStage(50, "pca", 6)
+    with pytest.raises(RuntimeError, match="before fit"):
+        stage(x)
+    stage.fit(x)
+    y = stage(x)  # [300, 6]
+    assert y.shape == (300, 6)
+    torch.testing.assert_close(y.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cov(y.T), torch.eye(6), atol=1e-3, rtol=0)
+    # the same subspace as an exact eigen-decomposition of the covariance
+    evals, evecs = torch.linalg.eigh(torch.cov(x.T.double()))
+    top = evecs[:, -6:].float()  # [50, 6]
+    proj = stage.proj / stage.proj.norm(dim=0, keepdim=True)
+    torch.testing.assert_close((top.T @ proj).abs().max(0).values, torch.ones(6), atol=1e-3, rtol=0)
+    # statistics are buffers: they travel in the state_dict and reload to the same map
+    again = InputStage(50, "pca", 6)
+    again.load_state_dict(stage.state_dict())
+    torch.testing.assert_close(again(x[:5]), y[:5])
+    # fewer segments than components: the missing directions output zeros, never NaN
+    few = InputStage(50, "pca", 6).fit(x[:4])
+    out = few(x)
+    assert torch.isfinite(out).all() and torch.count_nonzero(out[:, 3:]) == 0
+
+
+def test_input_stage_standardize_and_none():
+    from pipeline.inputs import InputStage
+
+    x = torch.tensor([[1.0, 10.0, 5.0], [3.0, 10.0, 7.0], [5.0, 10.0, 9.0]])
+    st = InputStage(3, "standardize").fit(x)
+    # column 0: mean 3, sample std 2; column 1 constant -> 0; column 2: mean 7, std 2
+    torch.testing.assert_close(st(x), torch.tensor([[-1.0, 0.0, -1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]]))
+    none = InputStage(3, "none")
+    assert none(x) is x and none.out_dim == 3 and not list(none.buffers())
+    with pytest.raises(ValueError, match="input normalisation"):
+        InputStage(3, "whiten")
+
+
+@pytest.mark.parametrize("variant,context", [("linear", 0), ("linear_ctx", 1)])
+def test_linear_baselines_see_exactly_their_context(variant, context):
+    torch.manual_seed(0)
+    model = build_model(tiny(variant=variant, context=1, input_norm="standardize"), DV, DA).eval()
+    g = torch.Generator().manual_seed(0)
+    model.fit_inputs(torch.randn(50, DV, generator=g), torch.randn(50, DA, generator=g), torch.ones(50, dtype=torch.bool))
+    visual, audio, mask, amask = inputs(B=1, T=7)
+    with torch.no_grad():
+        ref = model(visual, audio, mask, amask)
+        changed = visual.clone()
+        changed[0, 3] += 5.0  # change segment 3 only
+        out = model(changed, audio, mask, amask)
+    assert ref["emb"] is None and set(ref["logits"]) == {"lin"}
+    moved = (out["score"][0] - ref["score"][0]).abs() > 1e-6
+    expected = torch.zeros(7, dtype=torch.bool)
+    expected[3 - context : 3 + context + 1] = True
+    assert torch.equal(moved, expected)
+    # audio is ignored where the segment has no audio
+    silent = amask.clone()
+    silent[0, 5] = False
+    with torch.no_grad():
+        a = model(visual, audio, mask, silent)["score"]
+        b = model(visual, audio * torch.tensor([1, 1, 1, 1, 1, 9, 1.0])[None, :, None], mask, silent)["score"]
+    torch.testing.assert_close(a, b)
+
+
+def test_new_model_params_are_validated():
+    with pytest.raises(ValueError, match="input_norm"):
+        ModelConfig(input_norm="pca64")
+    with pytest.raises(ValueError, match="rel_pos_init"):
+        ModelConfig(rel_pos_init="alibi")
+    with pytest.raises(ValueError, match="input_dim"):
+        ModelConfig(input_dim=0)

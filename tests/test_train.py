@@ -14,14 +14,24 @@ from pipeline.align import VideoItem
 from pipeline.evaluation import evaluate_run
 from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig, build_model
-from pipeline.train import TrainConfig, items_table, load_checkpoint, split_validation, train_dataset
+from pipeline.batching import items_table, length_batches, padding_ratio, predict
+from pipeline.train import (
+    TrainConfig,
+    kfold_splits,
+    load_checkpoint,
+    load_group_models,
+    split_validation,
+    train_dataset,
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 D = 8
-TINY = dict(d_model=16, num_heads=2, num_layers=1, num_cross_layers=1, ffn_dim=32, dropout=0.1, rel_pos_max=4)
+TINY = dict(d_model=16, num_heads=2, num_layers=1, num_cross_layers=1, ffn_dim=32, dropout=0.1, rel_pos_max=4,
+            input_dim=4)
+CPU = dict(device="cpu", num_threads=1)
 
 
 def planted_items(n_train: int, n_test: int, seed: int = 0, domains=("dog",), shuffle_train_labels=False,
@@ -77,11 +87,7 @@ def table_of(items: list[VideoItem]) -> pd.DataFrame:
 
 
 def test_validation_split_rule_is_per_domain_and_seeded():
-    def n_items(domain, n):
-        return [VideoItem(f"{domain}{i}", domain, "train", np.zeros((2, 1)), np.zeros((2, 1)), np.ones(2, bool),
-                          np.zeros(2, np.int64), np.zeros(2, np.float32), np.zeros((2, 1))) for i in range(n)]
-
-    items = n_items("VT", 4) + n_items("BK", 1) + n_items("GA", 2) + n_items("dog", 10)
+    items = _n_items("VT", 4) + _n_items("BK", 1) + _n_items("GA", 2) + _n_items("dog", 10)
     train, val = split_validation(items, 0.2, seed=0)
     count = lambda xs, d: sum(it.domain == d for it in xs)  # noqa: E731
     assert [count(val, d) for d in ("VT", "BK", "GA", "dog")] == [1, 0, 1, 2]
@@ -93,51 +99,118 @@ def test_validation_split_rule_is_per_domain_and_seeded():
     assert split_validation(items, 0.0, seed=0)[1] == []
 
 
-def test_train_is_deterministic_and_selection_honest(tmp_path):
-    items = planted_items(8, 3)
+def _n_items(domain, n, T=2):
+    return [VideoItem(f"{domain}{i}", domain, "train", np.zeros((T, 1)), np.zeros((T, 1)), np.ones(T, bool),
+                      np.zeros(T, np.int64), np.zeros(T, np.float32), np.zeros((T, 1))) for i in range(n)]
+
+
+def test_kfold_splits_cover_every_video_once_per_domain():
+    items = _n_items("VT", 4) + _n_items("dog", 12)
+    folds = kfold_splits(items, 5, seed=0)
+    assert len(folds) == 4  # min(5, smallest domain): leave-one-out over VT's 4 videos
+    vals = [[it.vid for it in va] for _, va in folds]
+    assert sorted(v for fold in vals for v in fold) == sorted(it.vid for it in items)  # each video once
+    for tr, va in folds:
+        assert not {it.vid for it in tr} & {it.vid for it in va}
+        assert len(tr) + len(va) == 16
+        assert sum(it.domain == "VT" for it in va) == 1  # every fold holds every domain
+        assert sum(it.domain == "dog" for it in va) == 3
+    again = kfold_splits(list(reversed(items)), 5, seed=0)
+    assert [[it.vid for it in va] for _, va in again] == vals  # independent of input order
+    assert [[it.vid for it in va] for _, va in kfold_splits(items, 5, seed=1)] != vals  # the seed moves folds
+    assert len(kfold_splits(_n_items("dog", 12), 5, seed=0)) == 5
+    with pytest.raises(ValueError, match="'BK' has 1 training video"):
+        kfold_splits(_n_items("dog", 6) + _n_items("BK", 1), 5, seed=0)
+
+
+def test_length_batches_group_similar_lengths():
+    lengths = [5, 100, 6, 90, 7, 95, 4, 80]
+    gen = torch.Generator().manual_seed(0)
+    batches = length_batches(lengths, 2, gen)
+    assert sorted(i for b in batches for i in b) == list(range(8))  # every video once
+    # by hand: one window of 16 holds all 8 videos; sorted: 4 5 | 6 7 | 80 90 | 95 100
+    assert sorted(sorted(lengths[i] for i in b) for b in batches) == [[4, 5], [6, 7], [80, 90], [95, 100]]
+    assert padding_ratio(lengths, batches) == pytest.approx((2 * 5 + 2 * 7 + 2 * 90 + 2 * 100) / 387)
+    assert padding_ratio(lengths, [[0, 1], [2, 3]]) == pytest.approx((200 + 180) / 201)
+
+
+def test_kfold_selection_is_deterministic_and_never_reads_test_labels(tmp_path):
+    items = planted_items(6, 3)
     mcfg = ModelConfig(**TINY)
-    tcfg = TrainConfig(epochs=4, batch_size=3, val_fraction=0.25, device="cpu", num_threads=1, seed=3)
+    tcfg = TrainConfig(epochs=4, batch_size=3, folds=3, seeds=[0, 1], **CPU)
     h1 = train_dataset(items, mcfg, tcfg, tmp_path / "r1", "youtube_highlights", progress=False)
     h2 = train_dataset(items, mcfg, tcfg, tmp_path / "r2", "youtube_highlights", progress=False)
-    assert h1["groups"] == h2["groups"]  # every loss term, val and test mAP, selection identical
-    s1 = torch.load(tmp_path / "r1" / "dog" / "selected.pt", weights_only=True)
-    s2 = torch.load(tmp_path / "r2" / "dog" / "selected.pt", weights_only=True)
-    assert all(torch.equal(s1[k], s2[k]) for k in s1)
-
+    strip = lambda g: {k: v for k, v in g.items() if "seconds" not in k}  # noqa: E731
+    assert strip(h1["groups"]["dog"]) == strip(h2["groups"]["dog"])  # curves, selection identical
     g = h1["groups"]["dog"]
-    assert len(g["val_vids"]) == 2 and len(g["train_vids"]) == 6 and len(g["test_vids"]) == 3
-    assert not set(g["val_vids"]) & set(g["train_vids"])
-    epochs = g["epochs"]
-    vals = [r["val_mAP"] for r in epochs]
-    assert g["selected_epoch"] == 1 + vals.index(max(vals))  # best validation, earliest on ties
-    assert g["best_val_mAP"] == max(vals)
-    tests = [r["test_mAP"] for r in epochs]
-    assert g["test_best_epoch_optimistic"]["mAP"] == max(tests)
+    assert g["selection"] == "kfold" and g["cv"]["folds"] == 3 and g["seeds"] == [0, 1]
+    assert len(g["cv"]["curves"]) == 3 * 2  # folds x seeds
+    mean = np.mean(np.array(g["cv"]["curves"]), axis=0)
+    np.testing.assert_allclose(g["cv"]["curve"], mean)
+    assert g["selected_epoch"] == 1 + int(np.argmax(mean))  # best mean validation, earliest on ties
+    assert g["checkpoints"] == ["dog/seed0.pt", "dog/seed1.pt"]
+    for ckpt in g["checkpoints"]:
+        a = torch.load(tmp_path / "r1" / ckpt, weights_only=True)
+        b = torch.load(tmp_path / "r2" / ckpt, weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)
     assert all(r["loss"] == pytest.approx(r["loss_ce"] + 0.3 * r["loss_hpcl"] + 0.1 * r["loss_rank"], rel=1e-6)
-               for r in epochs)
+               for run in g["runs"] for r in run["epochs"])
+    tests = [r["test_mAP"] for r in g["runs"][0]["epochs"]]
+    assert g["runs"][0]["test_best_epoch_optimistic"]["mAP"] == max(tests)
 
-    # checkpoints: state dicts that load with weights_only=True into the configured model
-    model = build_model(mcfg, D, D)
-    load_checkpoint(model, tmp_path / "r1" / "dog" / "last.pt")
-    last = torch.load(tmp_path / "r1" / "dog" / "last.pt", weights_only=True)
-    assert set(last) == set(model.state_dict())
-    if g["selected_epoch"] != 4:
-        assert any(not torch.equal(last[k], s1[k]) for k in last)
+    # the test split's labels change nothing but the test figures: selection and models identical
+    flipped = [VideoItem(it.vid, it.domain, it.split, it.visual, it.audio, it.audio_mask, 1 - it.labels,
+                         1 - it.targets, 1 - it.scores) if it.split == "test" else it for it in items]
+    h3 = train_dataset(flipped, mcfg, tcfg, tmp_path / "r3", "youtube_highlights", progress=False)
+    assert h3["groups"]["dog"]["cv"] == g["cv"] and h3["groups"]["dog"]["selected_epoch"] == g["selected_epoch"]
+    for ckpt in g["checkpoints"]:
+        a = torch.load(tmp_path / "r1" / ckpt, weights_only=True)
+        c = torch.load(tmp_path / "r3" / ckpt, weights_only=True)
+        assert all(torch.equal(a[k], c[k]) for k in a)
+
+    # the kept model is the chosen epoch's: identical to a fixed run of that many epochs on all videos
+    e = g["selected_epoch"]
+    fixed = TrainConfig(epochs=e, batch_size=3, selection="fixed", seeds=[0, 1], test_every=0, **CPU)
+    hf = train_dataset(items, mcfg, fixed, tmp_path / "fixed", "youtube_highlights", progress=False)
+    assert hf["groups"]["dog"]["selected_epoch"] == e
+    a = torch.load(tmp_path / "r1" / "dog" / "seed1.pt", weights_only=True)
+    f = torch.load(tmp_path / "fixed" / "dog" / "seed1.pt", weights_only=True)
+    assert set(a) == set(f) and all(torch.equal(a[k], f[k]) for k in a)
+    assert "stream_v.inputs.proj" in a  # the input stage's statistics travel in the checkpoint
 
     # curves for dvc plots, history JSON
     with open(tmp_path / "r1" / "curves" / "dog.tsv", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(rows[0]) == ["epoch", "loss", "loss_ce", "loss_hpcl", "loss_rank", "val_mAP", "test_mAP"]
+    assert list(rows[0]) == ["epoch", "loss", "val_mAP", "test_mAP"]
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
-    assert float(rows[1]["val_mAP"]) == pytest.approx(vals[1])
+    assert float(rows[1]["val_mAP"]) == pytest.approx(mean[1])
     saved = json.loads((tmp_path / "r1" / "history.json").read_text())
     assert saved["groups"]["dog"]["selected_epoch"] == g["selected_epoch"]
+    assert g["padding_ratio"] >= 1.0 and g["seconds_per_epoch"] > 0
+
+
+def test_holdout_selection_keeps_the_best_validation_epoch(tmp_path):
+    items = planted_items(8, 3)
+    tcfg = TrainConfig(epochs=4, batch_size=3, selection="holdout", val_fraction=0.25, seeds=[3], **CPU)
+    h = train_dataset(items, ModelConfig(**TINY), tcfg, tmp_path, "youtube_highlights", progress=False)
+    run = h["groups"]["dog"]["runs"][0]
+    assert len(run["val_vids"]) == 2
+    vals = [r["val_mAP"] for r in run["epochs"]]
+    assert run["selected_epoch"] == 1 + vals.index(max(vals)) and run["best_val_mAP"] == max(vals)
+
+
+def test_one_training_video_falls_back_to_a_fixed_budget(tmp_path):
+    items = planted_items(1, 1)
+    h = train_dataset(items, ModelConfig(**TINY), TrainConfig(epochs=2, batch_size=1, seeds=[0], **CPU), tmp_path,
+                      "youtube_highlights", progress=False)
+    g = h["groups"]["dog"]
+    assert g["selection"] == "fixed" and "1 training video" in g["selection_note"] and g["selected_epoch"] == 2
 
 
 def test_model_learns_planted_structure_beyond_shuffled_labels(tmp_path):
     """Full model: test mAP well above the same pipeline trained on labels shuffled in each video."""
-    mcfg = ModelConfig(**{**TINY, "d_model": 32, "num_heads": 4, "ffn_dim": 64, "rel_pos_max": 8})
-    tcfg = TrainConfig(epochs=16, batch_size=4, lr=2e-3, val_fraction=0.2, device="cpu", num_threads=1, seed=0)
+    mcfg = ModelConfig(**{**TINY, "d_model": 32, "num_heads": 4, "ffn_dim": 64, "rel_pos_max": 8, "input_dim": 8})
+    tcfg = TrainConfig(epochs=16, batch_size=4, lr=2e-3, selection="fixed", seeds=[0], test_every=0, **CPU)
     results = {}
     for name, shuffle in (("real", False), ("shuffled", True)):
         items = planted_items(40, 10, seed=1, shuffle_train_labels=shuffle)
@@ -150,11 +223,11 @@ def test_model_learns_planted_structure_beyond_shuffled_labels(tmp_path):
     assert real > shuffled + 0.3, (real, shuffled)
 
 
-def test_evaluate_run_writes_predictions_and_metrics(tmp_path):
+def test_evaluate_run_reports_seeds_ensemble_and_unevaluated(tmp_path):
     items = planted_items(4, 2, domains=("dog", "surfing"), no_audio=("surfing009",))
     mcfg = ModelConfig(**TINY)
-    tcfg = TrainConfig(epochs=2, batch_size=2, device="cpu", num_threads=1)
-    train_dataset(items, mcfg, tcfg, tmp_path / "m", "youtube_highlights", progress=False)
+    tcfg = TrainConfig(epochs=2, batch_size=2, folds=2, seeds=[0, 1, 2], **CPU)
+    history = train_dataset(items, mcfg, tcfg, tmp_path / "m", "youtube_highlights", progress=False)
     table = table_of(items)
     # one test video was cut by align (table has 2 more segments); one has no aligned features
     cut = next(it for it in items if it.split == "test" and it.domain == "dog")
@@ -164,54 +237,72 @@ def test_evaluate_run_writes_predictions_and_metrics(tmp_path):
     table = pd.concat([table, extra, lost], ignore_index=True).sort_values(["vid", "seg_idx"], kind="stable")
     m = evaluate_run(items, tmp_path / "m", mcfg, "youtube_highlights", table, tmp_path / "p" / "pred.jsonl",
                      tmp_path / "metrics" / "yt.json")
-    assert set(m) >= {"dataset", "umt", "standard", "last_epoch", "test_best_epoch_optimistic", "selected_epoch",
-                      "num_videos", "unevaluated_videos"}
-    assert set(m["umt"]["per_domain"]) == {"dog", "surfing"}
-    assert m["umt"]["mAP"] == pytest.approx(np.mean(list(m["umt"]["per_domain"].values())))
-    assert set(m["last_epoch"]) == {"umt", "standard"}
+    assert set(m) >= {"dataset", "umt", "standard", "ensemble", "test_best_epoch_optimistic", "selected_epoch",
+                      "cv", "seeds", "num_videos", "unevaluated_videos"}
+    assert set(m["umt"]["per_domain"]) == {"dog", "surfing"} and len(m["umt"]["per_seed"]) == 3
+    assert m["umt"]["mAP"] == pytest.approx(np.mean(m["umt"]["per_seed"]))
+    assert m["umt"]["std"] == pytest.approx(np.std(m["umt"]["per_seed"]))
     assert m["test_best_epoch_optimistic"]["note"].startswith("epoch chosen on the test split")
     assert set(m["selected_epoch"]) == {"dog", "surfing"} and m["num_videos"] == 4
     assert m["unevaluated_videos"] == {"no_features": 1, "no_model": 0}
     assert json.loads((tmp_path / "metrics" / "yt.json").read_text()) == m
+    # the predictions file is the seeds' ensemble: the mean of the three models' probabilities
     preds = read_predictions(tmp_path / "p" / "pred.jsonl")
     assert set(preds) == {it.vid for it in items if it.split == "test"}
+    models = load_group_models(tmp_path / "m", history, "dog", mcfg)
+    g = history["groups"]["dog"]
+    by_seed = [predict(mo, [cut], g["domain_index"], torch.device("cpu"))[cut.vid] for mo in models]
     p = preds[cut.vid]
+    np.testing.assert_allclose(p[: cut.num_segments], np.mean(by_seed, axis=0), rtol=1e-6)
     assert len(p) == cut.num_segments + 2  # table length
     assert p[-1] == p[-2] == p[: cut.num_segments].min()  # cut segments get the video's minimum
     assert np.all((p > 0) & (p < 1))  # fused probabilities
-    with pytest.raises(ValueError, match="different model config|trained with model config"):
+    with pytest.raises(ValueError, match="trained with model config"):
         evaluate_run(items, tmp_path / "m", ModelConfig(**{**TINY, "variant": "av"}), "youtube_highlights", table,
                      tmp_path / "x.jsonl", tmp_path / "x.json")
 
 
-@pytest.mark.parametrize("variant", ["v_only", "a_only", "av", "cr_av"])
-def test_ablation_variants_train(tmp_path, variant):
+@pytest.mark.parametrize("variant", ["v_only", "a_only", "av", "cr_av", "linear", "linear_ctx"])
+def test_ablation_variants_and_baselines_train(tmp_path, variant):
     items = planted_items(3, 1)
-    h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant}), TrainConfig(epochs=1, batch_size=2, device="cpu", num_threads=1),
+    h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant}),
+                      TrainConfig(epochs=1, batch_size=2, folds=3, seeds=[0], **CPU),
                       tmp_path, "youtube_highlights", progress=False)
-    assert h["groups"]["dog"]["selected_epoch"] == 1
+    g = h["groups"]["dog"]
+    assert g["selected_epoch"] == 1
+    if variant.startswith("linear"):  # CE only: the contrastive terms need an embedding
+        assert all(r["loss_hpcl"] == 0 and r["loss_rank"] == 0 for r in g["runs"][0]["epochs"])
 
 
 def test_shared_model_with_domain_embedding_and_regression_targets(tmp_path):
     items = planted_items(3, 1, domains=("VT", "BK"))
     tcfg = TrainConfig(epochs=2, batch_size=2, per_domain=False, ce_target="regression", optimizer="adamw",
-                       lambda_hpcl=0.0, device="cpu", num_threads=1)
+                       lambda_hpcl=0.0, folds=3, seeds=[0], **CPU)
     h = train_dataset(items, ModelConfig(**TINY), tcfg, tmp_path, "youtube_highlights", progress=False)
     assert list(h["groups"]) == ["shared"]
     g = h["groups"]["shared"]
     assert g["domains"] == ["BK", "VT"] and g["num_domains"] == 2
-    assert set(g["epochs"][0]["test_per_domain"]) == {"BK", "VT"}
-    state = torch.load(tmp_path / "shared" / "selected.pt", weights_only=True)
+    assert set(g["runs"][0]["epochs"][0]["test_per_domain"]) == {"BK", "VT"}
+    state = torch.load(tmp_path / "shared" / "seed0.pt", weights_only=True)
     assert state["domain_emb.weight"].shape == (2, TINY["d_model"])
 
 
 def test_config_errors():
     with pytest.raises(ValueError, match="unknown train/loss params"):
         TrainConfig.from_sections({"epochs": 3}, {"lambda_hcpl": 0.3})
-    cfg = TrainConfig.from_sections({"epochs": 3, "optimizer": "adamw"}, {"tau": 0.2})
-    assert (cfg.epochs, cfg.optimizer, cfg.tau, cfg.lambda_hpcl) == (3, "adamw", 0.2, 0.3)
+    with pytest.raises(ValueError, match="unknown train/loss params"):
+        TrainConfig.from_sections({"seed": 0}, {})  # replaced by seeds
+    cfg = TrainConfig.from_sections({"epochs": 3, "optimizer": "adamw", "seeds": [4, 5]}, {"tau": 0.2})
+    assert (cfg.epochs, cfg.optimizer, cfg.tau, cfg.lambda_hpcl, cfg.seeds) == (3, "adamw", 0.2, 0.3, [4, 5])
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="sgd")
+    with pytest.raises(ValueError, match="selection"):
+        TrainConfig(selection="test")
+    for bad in ([], [0, 0], [1.5], "0"):
+        with pytest.raises(ValueError, match="seeds"):
+            TrainConfig(seeds=bad)
+    with pytest.raises(ValueError, match="folds"):
+        TrainConfig(folds=1)
     with pytest.raises(ValueError, match="no training videos"):
         train_dataset([it for it in planted_items(1, 1) if it.split == "test"], ModelConfig(**TINY),
                       TrainConfig(epochs=1), "unused", "youtube_highlights", progress=False)
@@ -249,9 +340,9 @@ def test_tvsum_from_segment_table_through_align_train_evaluate(tmp_path):
     items = load_aligned(tmp_path / "aligned.h5")
     np.testing.assert_array_equal(items[0].labels, table[table.vid == "tv0"]["label"].to_numpy())  # same rule
     mcfg = ModelConfig(**TINY)
-    tcfg = TrainConfig(epochs=3, batch_size=1, device="cpu", num_threads=1, ce_target="regression")
+    tcfg = TrainConfig(epochs=3, batch_size=1, seeds=[0, 1], ce_target="regression", **CPU)
     h = train_dataset(items, mcfg, tcfg, tmp_path / "models", "tvsum", progress=False)
-    assert [len(h["groups"][d]["val_vids"]) for d in ("BK", "VT")] == [1, 1]  # 2 and 3 train videos -> 1 val
+    assert [h["groups"][d]["cv"]["folds"] for d in ("BK", "VT")] == [2, 3]  # leave-one-out on 2 and 3 videos
     m = evaluate_run(items, tmp_path / "models", mcfg, "tvsum", table, tmp_path / "pred.jsonl", tmp_path / "m.json")
     assert set(m["umt"]["per_domain"]) == {"VT", "BK"} and m["num_videos"] == 2
     assert 0.0 <= m["umt"]["mAP"] <= 1.0 and 0.0 <= m["standard"]["mAP"] <= 1.0

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from ..decoding import frames_to_seconds, seconds_to_frames
+from ..errors import PipelineError
 from ..paths import check_id, safe_join
 
 AUDIO_DOWNMIX = "ffmpeg-swresample-default-mono"
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(PipelineError, RuntimeError):
     """More videos failed than ``max_failures`` allows (the message lists them)."""
 
 

@@ -40,6 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..device import autocast_context
+from ..errors import PipelineError
 from ..store import FeatureStore
 from .jobs import VideoJob
 from .local import Counts
@@ -56,7 +57,7 @@ def _import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise RuntimeError(f"{INSTALL_HINT} ({exc})") from exc
+        raise PipelineError(f"{INSTALL_HINT} ({exc})") from exc
     return ray
 
 

@@ -26,6 +26,7 @@ import torch
 
 from ..decoding import AUDIO_SAMPLE_RATE
 from ..device import resolve_device
+from ..errors import PipelineError
 from ..gpu_decoding import resolve_decoder
 from ..part_keys import video_part_key
 from ..run_lock import exclusive_run
@@ -37,11 +38,15 @@ from .producers import audio_producer, visual_producer
 ENGINES = ("local", "ray")
 
 
+class EngineError(PipelineError, ValueError):
+    """An engine that does not exist, or a combination it does not support."""
+
+
 def _check_engine(engine: str, decoder: str = "cpu") -> None:
     if engine not in ENGINES:
-        raise ValueError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")
+        raise EngineError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")
     if engine == "ray" and decoder == "nvdec":
-        raise ValueError("decoder 'nvdec' runs with engine 'local' only for now (Ray decodes in CPU tasks); "
+        raise EngineError("decoder 'nvdec' runs with engine 'local' only for now (Ray decodes in CPU tasks); "
                          "use decoder: cpu with engine: ray")
 
 
