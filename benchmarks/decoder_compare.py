@@ -5,9 +5,10 @@ virtualenv. This script makes two small ones outside the repository (numpy + one
 runs itself inside each on the same files (``dump``), saves every decoded frame, and compares
 (``compare``). It needs only the standard library, numpy and decord, so it runs in both.
 
-    python benchmarks/decoder_compare.py run [--videos DIR] [--work DIR] [--rounds 3]
+    .venv/bin/python benchmarks/decoder_compare.py run [--videos DIR] [--work DIR] [--rounds 3]
 
-prints, per video and decoding mode (native size; scaled while decoding to a short side of 224,
+(run with the repository's venv: the comparison needs numpy, and torch for its "closest resize"
+column) prints, per video and decoding mode (native size; scaled while decoding to a short side of 224,
 as extraction does), the frames' maximum absolute difference and the share of differing uint8
 values, and the CPU decoding time of each package (best of ``rounds`` alternating runs, one
 decoder thread, as extraction uses). Exit status 0 either way; the verdict line says whether
