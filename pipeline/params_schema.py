@@ -36,6 +36,8 @@ from .annotations import FORMATS, SPLITS
 from .backbones import AUDIO_BACKBONES, VISUAL_BACKBONES
 from .demo import DEMO_PRESETS
 from .errors import PipelineError
+from .extract import ENGINES
+from .gpu_decoding import DECODERS
 from .model import ModelConfig
 from .train import TrainConfig
 
@@ -101,7 +103,10 @@ class ExtractVisual(Section):
     autocast: Autocast
     num_threads: NonNegInt
     num_workers: NonNegInt
+    decoder: Literal[DECODERS]
     max_failures: NonNegInt
+    engine: Literal[ENGINES]
+    ray_address: str  # "" = a local Ray instance; "auto" or host:port = a cluster
 
 
 class ExtractAudio(Section):
@@ -112,6 +117,8 @@ class ExtractAudio(Section):
     num_threads: NonNegInt
     num_workers: NonNegInt
     max_failures: NonNegInt
+    engine: Literal[ENGINES]
+    ray_address: str
 
 
 class Align(Section):

@@ -2,7 +2,8 @@
 
 Writes data/features/<dataset>/<modality>/features.h5 (one [T, D] float32 dataset per video),
 features_failures.csv and summary.json. In-progress parts live outside the DVC output
-(data/features/.parts/...), so a killed run resumes where it stopped. With
+(data/features/.parts/...), so a killed run resumes where it stopped (with either engine: `engine:
+local | ray`). With
 `features.source: umt | lighthouse` the published features in data/raw/<dataset>/features are
 imported into the same store instead.
 """
@@ -43,12 +44,13 @@ if features["source"] == "extract":
     weights_path = weights if weights.exists() else None
     common = dict(batch_size=cfg["batch_size"], device=device, autocast=cfg["autocast"],
                   max_failures=cfg["max_failures"], num_workers=cfg["num_workers"],
-                  weights_sha256=manifest.get("sha256"), parts_dir=parts)
+                  weights_sha256=manifest.get("sha256"), parts_dir=parts, engine=cfg["engine"],
+                  ray_address=cfg["ray_address"])
     if modality == "visual":
         model = build_visual_backbone(backbone(modality, params), weights_path=weights_path, device=device,
                                       crop_size=cfg["crop_size"])
         summary = extract_visual(table, raw_dir(params) / "videos", model, store,
-                                 frames_per_segment=cfg["frames_per_segment"], **common)
+                                 frames_per_segment=cfg["frames_per_segment"], decoder=cfg["decoder"], **common)
     else:
         model = build_audio_backbone(backbone(modality, params), weights_path=weights_path, device=device)
         summary = extract_audio(table, raw_dir(params) / "videos", model, store,

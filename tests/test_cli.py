@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.cli import build_parser, main
 from pipeline.metrics import write_predictions
@@ -104,9 +105,13 @@ def test_bench_extract_prints_the_three_figures(shared_data, i3d_kinetics_weight
     assert main(["bench-extract", str(video), "--visual-weights", str(weights), "--segments", "4",
                  "--batch-size", "2", "--frames-per-segment", "8", "--crop-size", "64", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["segments_per_s"] > 0 and result["model_only_segments_per_s"] > 0
-    assert result["overlap_efficiency"] == pytest.approx(
-        result["segments_per_s"] / result["model_only_segments_per_s"], abs=1e-3)  # printed rounded
+    cpu = result["cpu"]
+    assert cpu["segments_per_s"] > 0 and cpu["model_only_segments_per_s"] > 0 and cpu["decode_only_segments_per_s"] > 0
+    assert cpu["overlap_efficiency"] == pytest.approx(
+        cpu["segments_per_s"] / cpu["model_only_segments_per_s"], abs=1e-3)  # printed rounded
+    assert set(result) >= {"cpu", "nvdec"}  # side by side; without CUDA the nvdec column says why
+    if not torch.cuda.is_available():
+        assert "CUDA" in result["nvdec"]["unavailable"]
 
 
 def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):

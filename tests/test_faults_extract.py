@@ -78,6 +78,7 @@ sys.path.insert(0, {tests!r})
 import pandas as pd, torch
 torch.set_num_threads(1)
 import pipeline.extract as extract
+import pipeline.extract.producers as producers
 import pipeline.store as store
 from test_extract import TinyVisual
 
@@ -89,7 +90,7 @@ def hit():
     if seen["n"] == COUNT:
         os.kill(os.getpid(), signal.SIGKILL)
 
-real_replace, real_rmtree, real_frames = os.replace, shutil.rmtree, extract.iter_segment_frames
+real_replace, real_rmtree, real_frames = os.replace, shutil.rmtree, producers.iter_segment_frames
 
 def replace(src, dst, *a, **k):
     name = os.path.basename(str(dst))
@@ -111,7 +112,7 @@ def frames(*a, **k):
         hit()
     return real_frames(*a, **k)
 
-store.os.replace, store.shutil.rmtree, extract.iter_segment_frames = replace, rmtree, frames
+store.os.replace, store.shutil.rmtree, producers.iter_segment_frames = replace, rmtree, frames
 extract.extract_visual(pd.read_csv({table!r}), {media!r}, TinyVisual(), {store_path!r}, frames_per_segment=4,
                        batch_size=2, progress=False)
 print("NOT KILLED")
@@ -190,8 +191,8 @@ def test_disk_full_on_a_small_tmpfs_names_the_file_keeps_the_work_and_resumes(me
     try:
         store = disk / "visual.h5"
         filler = disk / "filler"
-        with open(filler, "wb") as fh:  # leave room for the manifest and one part (tmpfs counts 4 KiB pages)
-            fh.write(b"\0" * (shutil.disk_usage(disk).free - 2 * 4096))
+        with open(filler, "wb") as fh:  # leave room for the run's lock file, the manifest and one part
+            fh.write(b"\0" * (shutil.disk_usage(disk).free - 3 * 4096))  # tmpfs counts 4 KiB pages
         with pytest.raises(DiskFullError) as info:
             _extract(store, media)
         text = str(info.value)
