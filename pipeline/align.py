@@ -44,9 +44,16 @@ from tqdm import tqdm
 
 from .annotations import lower_median
 from .paths import check_id
-from .store import read_store, video_attrs
+from .errors import PipelineError, disk_full, is_disk_full
+from .store import StoreError, read_store, video_attrs
 
 TVSUM_LABELS = ("median", "mean", "table")
+
+
+class AlignError(PipelineError, ValueError):
+    """The segment table and the feature stores cannot be joined; the message names the video."""
+
+
 _REQUIRED = ("vid", "domain", "split", "seg_idx", "label", "scores")
 
 
@@ -74,15 +81,15 @@ def _parse_scores(value, vid: str, seg: int, source: str) -> list[float]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{source}: video {vid!r} segment {seg}: scores {value!r} are not JSON ({exc})") from None
+            raise AlignError(f"{source}: video {vid!r} segment {seg}: scores {value!r} are not JSON ({exc})") from None
     if np.isscalar(value):
         value = [value]
     try:
         out = [float(v) for v in value]
     except (TypeError, ValueError):
-        raise ValueError(f"{source}: video {vid!r} segment {seg}: non-numeric scores {value!r}") from None
+        raise AlignError(f"{source}: video {vid!r} segment {seg}: non-numeric scores {value!r}") from None
     if not out or not np.all(np.isfinite(out)):
-        raise ValueError(f"{source}: video {vid!r} segment {seg}: scores {value!r} are empty or not finite")
+        raise AlignError(f"{source}: video {vid!r} segment {seg}: scores {value!r} are empty or not finite")
     return out
 
 
@@ -94,20 +101,20 @@ def _video_labels(
     score_rows = [_parse_scores(v, vid, s, source) for v, s in zip(rows["scores"], seg_list)]
     widths = {len(r) for r in score_rows}
     if len(widths) != 1:
-        raise ValueError(f"{source}: video {vid!r}: segments have different numbers of scores {sorted(widths)}")
+        raise AlignError(f"{source}: video {vid!r}: segments have different numbers of scores {sorted(widths)}")
     scores = np.asarray(score_rows, dtype=np.float64)  # [n, K]
     try:
         table_labels = rows["label"].astype(float).to_numpy()
     except (TypeError, ValueError):
-        raise ValueError(f"{source}: video {vid!r}: non-numeric label column") from None
+        raise AlignError(f"{source}: video {vid!r}: non-numeric label column") from None
     if not np.isin(table_labels, (0.0, 1.0)).all():
         bad = seg_list[int(np.flatnonzero(~np.isin(table_labels, (0.0, 1.0)))[0])]
-        raise ValueError(f"{source}: video {vid!r} segment {bad}: label must be 0 or 1")
+        raise AlignError(f"{source}: video {vid!r} segment {bad}: label must be 0 or 1")
     labels = table_labels.astype(np.int64)  # [n]
     targets = labels.astype(np.float32)  # [n]
     if dataset == "tvsum":
         if scores.min() < 1 or scores.max() > 5:
-            raise ValueError(f"{source}: video {vid!r}: TVSum annotator scores must lie in 1..5")
+            raise AlignError(f"{source}: video {vid!r}: TVSum annotator scores must lie in 1..5")
         mean = scores.mean(axis=1)  # [n] mean annotator score per shot
         if tvsum_label == "median":
             labels = (mean > lower_median(mean)).astype(np.int64)
@@ -122,7 +129,7 @@ def _store_dim(features: dict[str, np.ndarray], path: str | os.PathLike) -> int 
     """The feature size D shared by the store's [T, D] arrays (None if it has none)."""
     dims = {a.shape[1] for a in features.values() if a.ndim == 2}
     if len(dims) > 1:
-        raise ValueError(f"{path}: feature datasets have different sizes {sorted(dims)}")
+        raise AlignError(f"{path}: feature datasets have different sizes {sorted(dims)}")
     return dims.pop() if dims else None
 
 
@@ -143,10 +150,10 @@ def align_dataset(
     "truncated": {"videos", "table_segments_dropped"}, "features_without_table": int}``.
     """
     if tvsum_label not in TVSUM_LABELS:
-        raise ValueError(f"tvsum_label must be one of {TVSUM_LABELS}, got {tvsum_label!r}")
+        raise AlignError(f"tvsum_label must be one of {TVSUM_LABELS}, got {tvsum_label!r}")
     missing_cols = [c for c in _REQUIRED if c not in table.columns]
     if missing_cols:
-        raise ValueError(f"segment table lacks columns {missing_cols}")
+        raise AlignError(f"segment table lacks columns {missing_cols}")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out_path.with_name(out_path.name + ".part")
@@ -162,8 +169,10 @@ def align_dataset(
     }
     try:
         written, positives = _align_into(table, visual_store, audio_store, tmp_path, dataset, tvsum_label, progress, summary)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(out_path, exc) from exc
         raise
     os.replace(tmp_path, out_path)
     summary["num_videos"] = len(written)
@@ -197,17 +206,17 @@ def _align_into(
             rows = groups[vid].sort_values("seg_idx", kind="stable")
             seg = rows["seg_idx"].astype(int).to_numpy()
             if not np.array_equal(seg, np.arange(len(seg))):
-                raise ValueError(f"{source}: video {vid!r}: seg_idx must be 0..{len(seg) - 1} without gaps or repeats")
+                raise AlignError(f"{source}: video {vid!r}: seg_idx must be 0..{len(seg) - 1} without gaps or repeats")
             meta = {c: rows[c].astype(str).unique() for c in ("domain", "split")}
             for c, values in meta.items():
                 if len(values) != 1:
-                    raise ValueError(f"{source}: video {vid!r} has several values of {c}: {list(values)}")
+                    raise AlignError(f"{source}: video {vid!r} has several values of {c}: {list(values)}")
             domain, split = meta["domain"][0], meta["split"][0]
             if split == "":  # in no split list: nothing to train or test it on
                 summary["skipped"]["no_split"].append(vid)
                 continue
             if split not in ("train", "test"):
-                raise ValueError(f"{source}: video {vid!r}: split must be train or test, got {split!r}")
+                raise AlignError(f"{source}: video {vid!r}: split must be train or test, got {split!r}")
             if vid not in fv:
                 summary["skipped"]["missing_visual"].append(vid)
             if vid not in fa:
@@ -219,18 +228,18 @@ def _align_into(
             truncated = bool(av[vid].get("truncated", False)) or bool(aa[vid].get("truncated", False))
             vis = np.asarray(fv[vid], dtype=np.float32)
             if vis.ndim != 2 or vis.shape[1] != dv:
-                raise ValueError(f"{visual_store}: video {vid!r}: features of shape {vis.shape}, expected [T, {dv}]")
+                raise AlignError(f"{visual_store}: video {vid!r}: features of shape {vis.shape}, expected [T, {dv}]")
             n_tab, n_vis = len(rows), vis.shape[0]
             lengths = {"table": n_tab, "visual": n_vis}
             if has_audio:
                 aud = np.asarray(fa[vid], dtype=np.float32)
                 if aud.ndim != 2 or aud.shape[1] != da:
-                    raise ValueError(f"{audio_store}: video {vid!r}: features of shape {aud.shape}, expected [T, {da}]")
+                    raise AlignError(f"{audio_store}: video {vid!r}: features of shape {aud.shape}, expected [T, {da}]")
                 lengths["audio"] = aud.shape[0]
             T = min(lengths.values())
             spread = max(lengths.values()) - T
             if spread > 1 and not truncated:
-                raise ValueError(
+                raise AlignError(
                     f"video {vid!r}: segment counts differ by more than one ({lengths}; "
                     f"{visual_store}, {audio_store}); re-extract it or fix the annotations"
                 )
@@ -239,18 +248,18 @@ def _align_into(
                 summary[key]["videos"] += 1
                 summary[key]["table_segments_dropped"] += n_tab - T
             if T == 0:
-                raise ValueError(f"video {vid!r}: no segments left to align ({lengths})")
+                raise AlignError(f"video {vid!r}: no segments left to align ({lengths})")
             vis = vis[:T]  # [T, Dv]
             if not np.isfinite(vis).all():
-                raise ValueError(f"{visual_store}: video {vid!r}: non-finite features")
+                raise AlignError(f"{visual_store}: video {vid!r}: non-finite features")
             if has_audio:
                 aud = aud[:T]  # [T, Da]
                 if not np.isfinite(aud).all():
-                    raise ValueError(f"{audio_store}: video {vid!r}: non-finite features")
+                    raise AlignError(f"{audio_store}: video {vid!r}: non-finite features")
                 audio_mask = np.ones(T, dtype=bool)
             else:
                 if da is None:
-                    raise ValueError(f"{audio_store}: video {vid!r} has no audio and no [T, Da] dataset gives Da")
+                    raise AlignError(f"{audio_store}: video {vid!r} has no audio and no [T, Da] dataset gives Da")
                 aud = np.zeros((T, da), dtype=np.float32)  # [T, Da]
                 audio_mask = np.zeros(T, dtype=bool)
                 summary["no_audio_videos"] += 1
@@ -279,7 +288,14 @@ def _align_into(
 def load_aligned(path: str | os.PathLike) -> list[VideoItem]:
     """Read an ``align_dataset`` file -> VideoItems, in the segment table's video order."""
     items = []
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: aligned file not found (run the align stage first: dvc repro)") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: not a readable aligned HDF5 file ({' '.join(str(exc).split())}); `dvc repro` "
+                         "rebuilds it") from exc
+    with f:
         for vid in json.loads(f.attrs["vids"]):
             g = f[vid]
             items.append(

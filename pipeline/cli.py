@@ -37,9 +37,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> None:
     from .evaluation import format_table
+    from .skipped import table_note
 
     with open(args.metrics, encoding="utf-8") as fh:
-        print(format_table(json.load(fh)))
+        metrics = json.load(fh)
+    print(format_table(metrics))
+    print(table_note(metrics))
 
 
 def cmd_make_bench(args: argparse.Namespace) -> None:
@@ -59,10 +62,10 @@ def cmd_make_bench(args: argparse.Namespace) -> None:
 
 
 def _parse_value(text: str):
-    """A ``-S``-style value as YAML reads it: numbers, booleans, lists, else the string."""
-    import yaml
+    """A ``-S``-style value as DVC reads it (YAML 1.2): numbers (``1e-4`` too), booleans, lists, else the string."""
+    from .params import parse_value
 
-    return yaml.safe_load(text)
+    return parse_value(text)
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
@@ -144,6 +147,7 @@ def cmd_bench_extract(args: argparse.Namespace) -> None:
         autocast=args.autocast,
         num_workers=resolve_workers(args.num_workers, resolve_device(args.device)),
         rounds=args.rounds,
+        decoders=[d.strip() for d in args.decoders.split(",") if d.strip()],
     )
     _print_json(result)
 
@@ -286,9 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=5)
     p.set_defaults(func=cmd_check_backbones)
 
-    p = sub.add_parser("bench-extract", help="visual extraction speed: end-to-end vs model-only segments/s",
-                       description="Runs N segments of VIDEO (cycled if the video is short) end to end and "
-                       "model-only on the same pre-decoded batches; prints JSON with overlap_efficiency.")
+    p = sub.add_parser("bench-extract", help="visual extraction speed: decode-only, model-only, end-to-end segments/s",
+                       description="Runs N segments of VIDEO (cycled if the video is short) decode-only, model-only "
+                       "(the same pre-decoded batches) and end to end, for CPU (decord) and GPU (NVDEC) decoding "
+                       "side by side; prints JSON (a decoder that cannot run here says why).")
     backbone_args(p, audio=False)
     p.add_argument("--segments", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=8)
@@ -298,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoder threads (default 0 = auto: 1 on CPU, all cores but one on GPU)")
     p.add_argument("--rounds", type=int, default=2,
                    help="repeat both measurements, alternating their order, to even out load drift (default 2)")
+    p.add_argument("--decoders", default="cpu,nvdec", help="comma-separated: cpu, nvdec (default both)")
     p.set_defaults(func=cmd_bench_extract)
 
     p = sub.add_parser("highlight", help="ranked moments, a timeline, a highlight reel and a page for any video",

@@ -27,14 +27,17 @@ import av
 import decord
 import numpy as np
 
+from .decode_errors import describe
+from .errors import PipelineError
+
 AUDIO_SAMPLE_RATE = 32000
 
 
-class DecodeError(RuntimeError):
+class DecodeError(PipelineError, RuntimeError):
     """A video or audio file cannot be decoded (zero-length, truncated, not a video...)."""
 
 
-class SegmentError(ValueError):
+class SegmentError(PipelineError, ValueError):
     """A segment is empty or lies outside its video."""
 
 
@@ -65,12 +68,7 @@ def _open_decord(path: Path, width: int = -1, height: int = -1, num_threads: int
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=num_threads)
     except Exception as exc:  # decord raises RuntimeError or DECORDError with a C++ trace
-        raise DecodeError(f"{path}: cannot open video with decord ({type(exc).__name__}: {_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise DecodeError(f"{path}: cannot open video with decord: {describe(path, exc)}") from exc
 
 
 def _check_file(path: Path) -> None:
@@ -94,7 +92,7 @@ def _probe_av(path: Path) -> tuple[bool, int, int, int]:
     except DecodeError:
         raise
     except Exception as exc:  # av.error.* for unreadable containers
-        raise DecodeError(f"{path}: cannot read with PyAV ({type(exc).__name__}: {_first_line(exc)})") from exc
+        raise DecodeError(f"{path}: cannot read with PyAV: {describe(path, exc)}") from exc
     raise DecodeError(f"{path}: the video stream has no decodable frame")
 
 
@@ -110,7 +108,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     try:
         stamps = np.asarray(reader.get_frame_timestamp(range(num_frames)), dtype=np.float64)  # [N, 2]
     except Exception as exc:
-        raise DecodeError(f"{path}: cannot read frame timestamps ({_first_line(exc)})") from exc
+        raise DecodeError(f"{path}: cannot read frame timestamps: {describe(path, exc)}") from exc
     fps = float(reader.get_avg_fps())
     starts = stamps[:, 0] - stamps[0, 0]  # [N] seconds from the first frame
     duration = float(stamps[-1, 1] - stamps[0, 0])
@@ -224,8 +222,9 @@ class _AVFrameReader:
                 if target is None:
                     return np.ascontiguousarray(np.stack(out))
         except Exception as exc:  # av.error.* on corrupt data
-            raise DecodeError(f"{self.path}: decoding frame {self._next - 1} failed ({_first_line(exc)})") from exc
-        raise DecodeError(f"{self.path}: frame {target} could not be decoded (file ends after {self._next} frames)")
+            raise DecodeError(f"{self.path}: decoding frame {self._next - 1} failed: {describe(self.path, exc)}") from exc
+        raise DecodeError(f"{self.path}: truncated file: frame {target} could not be decoded, the stream ends after "
+                          f"{self._next} frames")
 
     def close(self) -> None:
         if self._container is not None:
@@ -327,7 +326,7 @@ def _get_batch(reader, path: Path, unique: np.ndarray) -> np.ndarray:
         return reader.get_batch(unique.tolist()).asnumpy()
     except Exception as exc:  # DECORDError on truncated/corrupt data
         raise DecodeError(
-            f"{path}: decoding frames {int(unique[0])}..{int(unique[-1])} failed ({_first_line(exc)})"
+            f"{path}: decoding frames {int(unique[0])}..{int(unique[-1])} failed: {describe(path, exc)}"
         ) from exc
 
 
@@ -379,7 +378,7 @@ def _open_av(path: Path):
     try:
         return av.open(str(path))
     except Exception as exc:
-        raise DecodeError(f"{path}: cannot read with PyAV ({type(exc).__name__}: {_first_line(exc)})") from exc
+        raise DecodeError(f"{path}: cannot read with PyAV: {describe(path, exc)}") from exc
 
 
 def _iter_windows(path: Path, first: np.ndarray, end: np.ndarray, sample_rate: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -430,7 +429,7 @@ def _iter_windows(path: Path, first: np.ndarray, end: np.ndarray, sample_rate: i
                 for out in resampler.resample(None):
                     yield out.to_ndarray()[0]
             except Exception as exc:
-                raise DecodeError(f"{path}: audio decoding failed ({type(exc).__name__}: {_first_line(exc)})") from exc
+                raise DecodeError(f"{path}: audio decoding failed: {describe(path, exc)}") from exc
 
         for samples in decoded():
             pending.append(samples)

@@ -8,7 +8,13 @@ import re
 
 import torch
 
+from .errors import PipelineError
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeviceError(PipelineError, RuntimeError):
+    """The device named in params.yaml is not on this machine."""
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -25,9 +31,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if match is None:
         raise ValueError(f"device {spec!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if not torch.cuda.is_available():
-        raise RuntimeError(f"device {spec!r} requested but CUDA is not available on this machine (use 'auto' or 'cpu')")
+        raise DeviceError(f"device {spec!r} requested but CUDA is not available on this machine (use 'auto' or 'cpu')")
     if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
-        raise RuntimeError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise DeviceError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return torch.device(text)
 
 

@@ -17,7 +17,9 @@ aligned segments. It is the figure published code reports and is labelled as suc
 
 Videos that cannot be scored are reported, never silently dropped: test videos of the table
 without aligned features (failed extraction) and test videos of a domain without a model (no
-training videos) are counted under ``"unevaluated_videos"`` and left out of the mAP.
+training videos) are counted under ``"unevaluated_videos"`` and left out of the mAP; their ids and
+reasons, with those of every train/test video left out earlier, are under ``"skipped_videos"``
+(per split, ``pipeline.skipped``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .align import VideoItem
 from .model import ModelConfig
 from .device import resolve_device
 from .batching import predict
+from .skipped import Skip, evaluation_skips, skipped_by_split
 from .train import DeterministicTorch, load_group_models
 
 OPTIMISTIC_NOTE = "epoch chosen on the test split, as published code does"
@@ -106,6 +109,7 @@ def evaluate_run(
     metrics_path: str | os.PathLike,
     device: str = "cpu",
     num_threads: int = 1,
+    skipped: list[Skip] | None = None,
 ) -> dict:
     """Predict the test split with every seed's model of ``model_dir``; write ``predictions_path``
     (the seeds' ensemble: mean probability) and ``metrics_path``; return the metrics dict:
@@ -113,7 +117,8 @@ def evaluate_run(
     "standard": {...}, "ensemble": {"umt": {"mAP", "per_domain"}, "standard": {...}},
     "test_best_epoch_optimistic": {..., "note"}, "cv": {"mAP", "per_group"}, "selected_epoch":
     {group: [epoch per seed]}, "seeds", "selection", "seconds_per_epoch", "padding_ratio", "num_videos",
-    "unevaluated_videos": {"no_features", "no_model"}}``. The honest figure is ``umt``: mean and
+    "unevaluated_videos": {"no_features", "no_model"}, "skipped_videos": {"train": [...], "test": [...]}}``.
+    ``skipped``: the videos left out before (``pipeline.skipped.read_skips``). The honest figure is ``umt``: mean and
     std over the seeds of each seed's model, the epoch chosen without the test split.
     """
     model_dir = Path(model_dir)
@@ -164,6 +169,7 @@ def evaluate_run(
         "padding_ratio": float(np.mean([g["padding_ratio"] for g in groups.values()])),
         "num_videos": ens_result["num_videos"],
         "unevaluated_videos": {"no_features": len(no_features), "no_model": len(no_model)},
+        "skipped_videos": skipped_by_split(evaluation_skips(table, skipped or [], no_features, no_model)),
     }
     metrics_path = Path(metrics_path)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)

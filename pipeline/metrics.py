@@ -40,13 +40,14 @@ import numpy as np
 import pandas as pd
 
 from .annotations import DATASETS, load_annotations, lower_median, scores_matrix
+from .errors import PipelineError
 from .paths import UnsafeIdError, check_id
 
 PROTOCOLS = ("umt", "standard")
 TVSUM_TOP_K = 5
 
 
-class PredictionError(ValueError):
+class PredictionError(PipelineError, ValueError):
     """Bad predictions (file or dict); the message names the file/line and the video."""
 
 

@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from .errors import PipelineError
+
 # YouTube ids are [A-Za-z0-9_-]{11}; TVSum ids are YouTube ids too. We accept a little more
 # (dots for user datasets) but never a path separator, a leading dot or anything non-printable.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
@@ -13,7 +15,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class UnsafeIdError(ValueError):
+class UnsafeIdError(PipelineError, ValueError):
     """An id from an annotation file would escape its data folder."""
 
 

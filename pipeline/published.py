@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .errors import PipelineError
+from .part_keys import file_fingerprint, part_key
 from .paths import check_id, safe_join
 from .store import FeatureStore, failures_path
 
@@ -35,10 +37,14 @@ MODALITIES = ("visual", "audio")
 DEFAULT_NAMES = {"visual": "i3d", "audio": "pann"}
 
 
-class PublishedFeatureError(ValueError):
+class PublishedFeatureError(PipelineError, ValueError):
     """A published feature file is unusable; the message names the file."""
 
     stage = "load"  # the stage column of the store's failures table
+
+
+class PublishedImportError(PipelineError, RuntimeError):
+    """More published feature files were unusable than ``max_failures`` allows."""
 
 
 class MissingPublishedFile(PublishedFeatureError):
@@ -216,7 +222,9 @@ def import_published(
         "modality": modality,
     }
     store = FeatureStore(store_path, store_attrs)
-    done = store.done()
+    keys = {vid: published_part_key(layout, root, check_id(vid, "segment table"), names, int(label_counts[vid]),
+                                    store.attrs) for vid in order}
+    done = store.resume(keys)  # parts of changed files or label counts are discarded and re-imported
     summary: dict = {
         "layout": layout, "modality": modality, "root": str(root), "names": names,
         "feature_dim": None, "num_videos": len(order), "imported": 0, "already_done": 0,
@@ -252,23 +260,33 @@ def import_published(
             store.record_failure(vid, exc.stage, exc)
             continue
         store.put(
-            vid, feats,
+            vid, feats, key=keys[vid],
             num_label_segments=n_labels, num_published_segments=n_self, truncated=max(known) - T,
         )
         summary["imported"] += 1
     summary["store"] = str(store.finalize(vids=order))
     summary["failures_table"] = str(failures_path(store_path))
     summary["num_failures"] = len(summary["failed"])
+    summary["discarded_stale_parts"] = store.discarded["stale"]
+    summary["discarded_torn_parts"] = store.discarded["torn"]
     summary["truncated_videos"] = len(summary["truncated"])
     summary["truncated_label_segments"] = sum(t["labels"] for t in summary["truncated"].values())
     summary["truncated_feature_segments"] = sum(t["features"] for t in summary["truncated"].values())
     if summary["num_failures"] > max_failures:
         first = next(iter(summary["failed"].items()))
-        raise RuntimeError(
+        raise PublishedImportError(
             f"importing {layout} {modality} features from {root}: {summary['num_failures']} videos failed "
             f"(max_failures={max_failures}); first: {first[0]}: {first[1]}"
         )
     return summary
+
+
+def published_part_key(layout: str, root: Path, vid: str, names: dict, num_label_segments: int, store_attrs) -> str:
+    """The part key of an imported video: the fingerprints of both modalities' files (their
+    lengths set the cut), its number of annotated segments and the store's attributes."""
+    srcs = _sources(layout, Path(root), vid, names)
+    content = [f"{f.name}={file_fingerprint(f)}" for m in MODALITIES for f in srcs[m].files]
+    return part_key(content, f"num_label_segments={num_label_segments}", store_attrs)
 
 
 def _describe(layout: str, modality: str, names: dict) -> str:

@@ -4,10 +4,15 @@ Layout while a run is in progress (``path`` = ``.../visual.h5``)::
 
     visual.h5.parts/store.json       the store's attributes (backbone, weights sha256, ...)
     visual.h5.parts/<vid>.npz        one committed video: ``features`` float32 [T, D] + ``attrs`` (JSON)
+                                     + ``key`` (what made it, see ``part_keys``)
     visual.h5.parts/.tmp-<pid>-<vid>.npz   a part being written (never counts as done)
 
 ``put`` writes a part to a temporary file, fsyncs it and ``os.replace``s it into place, so a run
-killed at any point (kill -9) leaves only whole parts; rerunning skips the videos in ``done()``.
+killed at any point (kill -9) leaves only whole parts. A rerun calls ``resume(keys)`` with the key
+of every video it wants (``pipeline.part_keys``: the video's content fingerprint, its segment
+rows, the store's attributes): a part whose stored key differs (the video was replaced, its rows
+edited) is discarded as stale, an unreadable one (torn by a crash of the machine) is discarded as
+torn, each with a warning and counted in ``discarded``; the rest are reused.
 ``finalize`` merges the parts into ``path`` (again through a temporary file and ``os.replace``):
 one float32 [T, D] dataset per video at ``/<vid>`` with its attributes, and file attributes = the
 store's attributes + ``created`` (UTC time) + package versions. Everything but ``created`` is a
@@ -34,11 +39,12 @@ import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import h5py
 import numpy as np
 
+from .errors import PipelineError, disk_full, is_disk_full
 from .paths import check_id, safe_join
 
 _MANIFEST = "store.json"
@@ -46,6 +52,10 @@ _VERSIONED_PACKAGES = ("torch", "decord", "av", "numpy", "h5py")
 FAILURE_COLUMNS = ("vid", "stage", "error_type", "message")
 
 AttrValue = str | int | float | bool
+
+
+class StoreError(PipelineError, OSError):
+    """A feature store or part that cannot be read (missing, truncated, not HDF5)."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _atomic_write(target: Path, write, suffix: str = "") -> None:
-    """Write through ``write(file)`` into a temporary sibling, fsync, rename onto ``target``."""
+def _atomic_write(target: Path, write, suffix: str = "", kept: str = "") -> None:
+    """Write through ``write(file)`` into a temporary sibling, fsync, rename onto ``target``.
+
+    A full disk raises :class:`~pipeline.errors.DiskFullError` naming ``target``, the free space
+    and ``kept`` (what is safe); the temporary file is removed.
+    """
     tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}{suffix}")
     try:
         with open(tmp, "wb") as fh:
@@ -109,6 +123,10 @@ def _atomic_write(target: Path, write, suffix: str = "") -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(target, exc, kept) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -137,10 +155,12 @@ class FeatureStore:
         self.parts = Path(parts) if parts is not None else parts_dir(self.path)
         self.attrs = _normalise_attrs(attrs, str(self.path))
         self.failures: list[Failure] = []
+        self.discarded = {"stale": 0, "torn": 0}  # parts thrown away (and so re-done) by this run
         manifest = self.parts / _MANIFEST
         if self.parts.exists():
             previous = self._read_manifest(manifest)
             if previous != self.attrs:
+                self.discarded["stale"] += len(self.done())
                 warnings.warn(
                     f"{self.parts}: parts were extracted with {previous} but this run uses {self.attrs}; "
                     "discarding them and starting clean",
@@ -171,8 +191,45 @@ class FeatureStore:
         """Ids of the videos whose features are committed."""
         return {p.name[: -len(".npz")] for p in self.parts.glob("*.npz") if not p.name.startswith(".")}
 
-    def put(self, vid: str, feats: np.ndarray, **attrs) -> None:
-        """Commit the features float32 [T, D] of video ``vid`` (atomically) with per-video attrs."""
+    def resume(self, keys: Mapping[str, str]) -> set[str]:
+        """The videos of ``keys`` ({vid: part key}) whose committed part can be reused.
+
+        A part that cannot be read (torn) or whose stored key differs from ``keys[vid]`` (stale:
+        its video, segment rows or settings changed since) is deleted with a warning and counted
+        in ``self.discarded``; the caller re-extracts it. Parts of videos not in ``keys`` are
+        left alone (and not merged by ``finalize(vids=...)``).
+        """
+        valid = set()
+        for vid in sorted(self.done() & set(keys)):
+            part = self._part(vid)
+            try:
+                with np.load(part, allow_pickle=False) as data:
+                    stored = str(data["key"]) if "key" in data.files else None
+                    feats = data["features"]  # reading it whole checks the zip CRC
+                    if feats.ndim != 2:
+                        raise ValueError(f"features have shape {feats.shape}")
+            except Exception as exc:
+                warnings.warn(f"{part}: torn part of video {vid!r} ({type(exc).__name__}: {exc}); "
+                              "discarding it, the video is extracted again", stacklevel=2)
+                self.discarded["torn"] += 1
+                part.unlink(missing_ok=True)
+                continue
+            if stored != keys[vid]:
+                warnings.warn(f"{part}: stale part of video {vid!r} (its video file, segment rows or settings "
+                              "changed since it was extracted); discarding it, the video is extracted again",
+                              stacklevel=2)
+                self.discarded["stale"] += 1
+                part.unlink(missing_ok=True)
+                continue
+            valid.add(vid)
+        return valid
+
+    def put(self, vid: str, feats: np.ndarray, key: str | None = None, **attrs) -> None:
+        """Commit the features float32 [T, D] of video ``vid`` (atomically) with per-video attrs.
+
+        key: the part's key (``pipeline.part_keys``); ``resume`` reuses the part only for that key.
+        It is kept in the part, not in the merged file.
+        """
         part = self._part(vid)
         feats = np.asarray(feats, dtype=np.float32)
         if feats.ndim != 2 or feats.shape[0] == 0:
@@ -182,9 +239,12 @@ class FeatureStore:
         meta = json.dumps(_normalise_attrs(attrs, f"{self.path} video {vid!r}"), sort_keys=True)
 
         def write(fh) -> None:
-            np.savez(fh, features=feats, attrs=np.array(meta))
+            np.savez(fh, features=feats, attrs=np.array(meta), key=np.array("" if key is None else str(key)))
 
-        _atomic_write(part, write)
+        _atomic_write(part, write, kept=self._kept())
+
+    def _kept(self) -> str:
+        return f"the {len(self.done())} videos already committed are kept in {self.parts}"
 
     def record_failure(self, vid: str, stage: str, error: BaseException | str, error_type: str | None = None) -> Failure:
         """Remember that ``vid`` failed at ``stage`` (written to the failures table)."""
@@ -216,7 +276,8 @@ class FeatureStore:
             with np.load(part, allow_pickle=False) as data:
                 return data["features"], json.loads(str(data["attrs"]))
         except Exception as exc:
-            raise ValueError(f"{part}: unreadable part for video {vid!r} ({type(exc).__name__}: {exc})") from exc
+            raise StoreError(f"{part}: unreadable part for video {vid!r} ({type(exc).__name__}: {exc}); delete it "
+                             "and rerun to extract the video again") from exc
 
     def finalize(self, vids: Iterable[str] | None = None, cleanup: bool = True) -> Path:
         """Merge the committed parts (of ``vids``, default all) into the HDF5 file -> its path.
@@ -249,6 +310,10 @@ class FeatureStore:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(self.path, exc, self._kept()) from exc
+            raise
         finally:
             if tmp.exists():
                 tmp.unlink()
@@ -269,11 +334,13 @@ def _plain(value):
 def _open(path: str | os.PathLike) -> h5py.File:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: feature store not found")
+        raise FileNotFoundError(f"{path}: feature store not found (run the extract stages first: dvc repro)")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise OSError(f"{path}: not a readable HDF5 feature store ({exc})") from exc
+        raise StoreError(f"{path}: not a readable HDF5 feature store ({' '.join(str(exc).split())}); it was "
+                         "truncated or changed outside DVC: `dvc repro` rebuilds it (DVC sees the change), or "
+                         "delete it and rerun the stage that writes it") from exc
 
 
 def read_store(path: str | os.PathLike) -> dict[str, np.ndarray]:

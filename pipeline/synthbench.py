@@ -18,8 +18,9 @@ Feature model, per video of T segments and per modality m (visual, audio), D = 2
   the shot's mean annotator score). A highlight segment carries the cue with probability
   ``p_cue`` in both modalities at once, the audio copy shifted by the video's delay
   (uniform in ``-max_shift..max_shift`` segments: audio-visual asynchrony); a non-highlight
-  segment carries a cue in ONE modality only with probability ``p_distractor`` (single-modality
-  distractors, which only a model using both modalities can tell from highlights);
+  segment carries a cue in ONE modality only with probability ``p_distractor``, as strong as the
+  video's mean highlight strength (single-modality distractors, which only a model using both
+  modalities can tell from highlights);
 - values pass through a ReLU (post-ReLU-like, as pooled I3D / PANN features are).
 
 ``calibrate`` reports the chance level (random scores, several draws) and a per-segment linear
@@ -94,13 +95,15 @@ class _Planter:
         planted = highlight & (g.random(T) < cfg.p_cue)  # [T] both modalities carry the cue
         distract = ~highlight & (g.random(T) < cfg.p_distractor)  # [T] one modality only
         distract_audio = g.random(T) < 0.5  # [T] which modality the distractor is in
-        amp_v = np.where(planted, strength, 0.0) + np.where(distract & ~distract_audio, 1.0, 0.0)  # [T]
+        # a distractor is as strong as the video's typical highlight (TVSum strengths are < 1)
+        d_amp = float(strength[highlight].mean()) if highlight.any() else 1.0
+        amp_v = np.where(planted, strength, 0.0) + np.where(distract & ~distract_audio, d_amp, 0.0)  # [T]
         amp_a_unshifted = np.where(planted, strength, 0.0)
         amp_a = np.zeros(T)
         src = np.arange(T) - shift  # audio at t carries the visual event of t - shift
         ok = (src >= 0) & (src < T)
         amp_a[ok] = amp_a_unshifted[src[ok]]
-        amp_a = amp_a + np.where(distract & distract_audio, 1.0, 0.0)
+        amp_a = amp_a + np.where(distract & distract_audio, d_amp, 0.0)
         out = {}
         for m, amp in (("visual", amp_v), ("audio", amp_a)):
             scene = g.standard_normal(R) * cfg.scene_std  # [R]
@@ -176,8 +179,9 @@ def plant_youtube(labels_root: str | os.PathLike, splits_file: str | os.PathLike
 def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.PathLike, seed: int = 0,
                 cfg: SynthConfig | None = None) -> Planted:
     """Planted features on the real TVSum shot scores (lighthouse jsonl files). A shot's cue
-    strength is its mean annotator score mapped from [1, 5] to [0, 1] (at least 0.25) where it
-    is a positive of the binary label (mean above the video's median), 0 elsewhere."""
+    strength is ``0.5 + 0.5 * (mean annotator score - 1) / 4`` (0.5 to 1, so the better shots of
+    a video carry the stronger cue) where it is a positive of the binary label (mean above the
+    video's median), 0 elsewhere."""
     cfg = cfg or SynthConfig()
     anns = [v for f in labels_files for v in read_lighthouse_jsonl(f, "tvsum").videos]
     domains = sorted({v.domain for v in anns})
@@ -190,7 +194,7 @@ def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.Pat
         if v.vid not in split_of:
             continue
         mean = v.scores.mean(axis=1)  # [T] mean annotator score in [1, 5]
-        strength = np.where(v.label > 0, np.maximum((mean - 1.0) / 4.0, 0.25), 0.0)
+        strength = np.where(v.label > 0, 0.5 + 0.5 * np.clip((mean - 1.0) / 4.0, 0.0, 1.0), 0.0)
         vis, aud, f = planter.video(v.vid, v.domain, strength)
         items.append(_item(v, split_of[v.vid], vis, aud, "tvsum"))
         videos[v.vid] = v

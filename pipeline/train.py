@@ -81,9 +81,9 @@ class TrainConfig:
     """
 
     optimizer: str = "adam"
-    lr: float = 1e-4
+    lr: float = 1e-3
     weight_decay: float = 1e-4
-    epochs: int = 30
+    epochs: int = 25
     batch_size: int = 4
     selection: str = "kfold"
     folds: int = 3

@@ -36,10 +36,10 @@ def resized_short_side(height: int, width: int, short_side: int) -> tuple[int, i
     return max(short_side, int(np.floor(height * short_side / width + 0.5))), short_side
 
 
-def _check_frames(frames: np.ndarray) -> None:
-    if not isinstance(frames, np.ndarray):
-        raise TypeError(f"frames must be a numpy array [F, H, W, 3] uint8, got {type(frames).__name__}")
-    if frames.dtype != np.uint8:
+def _check_frames(frames: np.ndarray | torch.Tensor) -> None:
+    if not isinstance(frames, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"frames must be a numpy array or torch tensor [F, H, W, 3] uint8, got {type(frames).__name__}")
+    if frames.dtype not in (np.uint8, torch.uint8):
         raise ValueError(f"frames must be uint8 [F, H, W, 3], got dtype {frames.dtype}")
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must have shape [F, H, W, 3] (RGB), got {tuple(frames.shape)}")
@@ -70,7 +70,7 @@ def _normaliser(
 
 
 def video_to_tensor(
-    frames: np.ndarray,
+    frames: np.ndarray | torch.Tensor,
     crop_size: int,
     value_range: Sequence[float] | None = None,
     mean: Sequence[float] | None = None,
@@ -79,14 +79,17 @@ def video_to_tensor(
     """RGB frames -> one normalised clip for a video backbone.
 
     Args:
-        frames: uint8 array [F, H, W, 3], RGB, any H and W >= 1 (portrait, odd, tiny all work).
+        frames: uint8 [F, H, W, 3], RGB, any H and W >= 1 (portrait, odd, tiny all work): a numpy
+            array, or a torch tensor on any device (GPU-decoded frames stay on their GPU: the
+            result is on the same device, computed with the same operations).
         crop_size: side S of the square output.
         value_range: ``(low, high)`` the uint8 range [0, 255] maps to; the default (when neither
             this nor mean/std is given) is DeepMind I3D's ``(-1, 1)``.
         mean, std: per-channel statistics in [0, 1] units, used instead of ``value_range``.
 
     Returns:
-        float32 tensor [3, F, S, S] (channels first, then time), contiguous.
+        float32 tensor [3, F, S, S] (channels first, then time), contiguous, on the frames' device
+        (CPU for a numpy array).
     """
     _check_frames(frames)
     if not isinstance(crop_size, (int, np.integer)) or crop_size < 1:
@@ -96,10 +99,13 @@ def video_to_tensor(
     new_h, new_w = resized_short_side(height, width, int(crop_size))
     top, left = (new_h - crop_size) // 2, (new_w - crop_size) // 2
 
-    out = torch.empty(num_frames, 3, crop_size, crop_size)  # [F, 3, S, S]
+    device = frames.device if isinstance(frames, torch.Tensor) else torch.device("cpu")
+    scale, shift = scale.to(device), shift.to(device)
+    out = torch.empty(num_frames, 3, crop_size, crop_size, device=device)  # [F, 3, S, S]
     chunk = max(1, _CHUNK_ELEMENTS // (height * width * 3))
     for start in range(0, num_frames, chunk):
-        x = torch.from_numpy(np.ascontiguousarray(frames[start : start + chunk]))  # [f, H, W, 3] uint8
+        part = frames[start : start + chunk]
+        x = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(part))  # [f, H, W, 3] uint8
         x = x.permute(0, 3, 1, 2).float()  # [f, 3, H, W] in [0, 255]
         if (new_h, new_w) != (height, width):
             x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)

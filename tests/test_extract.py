@@ -24,7 +24,7 @@ from pipeline.decoding import iter_audio_windows, iter_segment_frames
 from pipeline.device import autocast_context, resolve_device, set_cpu_threads
 from pipeline.extract import (
     ExtractionError,
-    _batched,
+    batched,
     bench_extract,
     check_backbones,
     extract_audio,
@@ -174,7 +174,7 @@ def test_batches_span_videos_ends_wait_for_their_batch_and_failures_drop_clips()
         ("begin", "c", 2), ("clip", "c", 0, x), ("fail", "c", "decode", OSError("x")),
         ("clip", "b", 1, wide), ("end", "b", {}),
     ]
-    out = list(_batched(iter(items), batch_size=3, pin=False))
+    out = list(batched(iter(items), batch_size=3, pin=False))
     summary = [(m[0], m[1], m[2].tolist()) if m[0] == "batch" else m[:2] for m in out]
     assert summary == [
         ("begin", "a"), ("begin", "b"),
@@ -353,9 +353,16 @@ def test_check_backbones_real_i3d_on_a_real_clip(shared_data):
 def test_bench_extract_reports_consistent_rates(media):
     out = bench_extract(media / "c.mp4", TinyVisual(), segments=5, batch_size=2, frames_per_segment=4, segment_s=0.8,
                         rounds=2)
-    assert out["segments"] == 5 and out["rounds"] == 2  # 50 frames in 20-frame shots: 3 shots, cycled to 5
-    assert out["segments_per_s"] > 0 and out["model_only_segments_per_s"] > 0
-    assert out["overlap_efficiency"] == pytest.approx(out["segments_per_s"] / out["model_only_segments_per_s"], rel=1e-2)
+    cpu = out["cpu"]
+    assert cpu["segments"] == 5 and out["rounds"] == 2  # 50 frames in 20-frame shots: 3 shots, cycled to 5
+    rates = {k: cpu[k] for k in ("segments_per_s", "model_only_segments_per_s", "decode_only_segments_per_s")}
+    assert all(v > 0 for v in rates.values()), rates
+    assert cpu["overlap_efficiency"] == pytest.approx(cpu["segments_per_s"] / cpu["model_only_segments_per_s"], rel=1e-2)
+    slowest = min(cpu["model_only_segments_per_s"], cpu["decode_only_segments_per_s"])
+    assert cpu["efficiency_vs_bottleneck"] == pytest.approx(cpu["segments_per_s"] / slowest, rel=1e-2)
+    assert cpu["bottleneck"] == ("decode" if slowest == cpu["decode_only_segments_per_s"] else "model")
+    if not torch.cuda.is_available():  # the GPU column says why it is empty, side by side with the CPU one
+        assert "not a CUDA GPU" in out["nvdec"]["unavailable"]
 
 
 # ----------------------------------------------------------------------------- device

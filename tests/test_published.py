@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.paths import UnsafeIdError
-from pipeline.published import import_published
+from pipeline.published import DEFAULT_NAMES, import_published, published_part_key
 from pipeline.store import FeatureStore, read_store, store_attrs, video_attrs
 
 
@@ -132,8 +132,9 @@ def test_resume_skips_videos_already_committed(umt, tmp_path):
     root, table, arrays = umt
     store_path = tmp_path / "visual.h5"
     attrs = {"backbone": "published:umt:i3d_rgb+i3d_flow", "source": "published", "layout": "umt", "modality": "visual"}
-    first = FeatureStore(store_path, attrs)  # a run killed after committing vidA
-    first.put("vidA", np.concatenate([arrays["vidA"]["rgb"], arrays["vidA"]["opt"]], axis=1),
+    first = FeatureStore(store_path, attrs)  # a run killed after committing vidA (keyed as the importer does)
+    key = published_part_key("umt", root, "vidA", DEFAULT_NAMES, int((table["vid"] == "vidA").sum()), first.attrs)
+    first.put("vidA", np.concatenate([arrays["vidA"]["rgb"], arrays["vidA"]["opt"]], axis=1), key=key,
               num_label_segments=5, num_published_segments=5, truncated=0)
     summary = import_published(table, "umt", root, "visual", store_path)
     assert (summary["already_done"], summary["imported"]) == (1, 2)

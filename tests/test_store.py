@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.paths import UnsafeIdError
 from pipeline.store import (
+    StoreError,
     FeatureStore,
     failures_path,
     package_versions,
@@ -153,7 +154,7 @@ def test_unreadable_part_is_reported_with_its_file(tmp_path):
     store = FeatureStore(path, ATTRS)
     store.put("v0", features(0, 2))
     (parts_dir(path) / "v0.npz").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="v0.npz.*'v0'"):
+    with pytest.raises(StoreError, match="v0.npz.*'v0'"):
         store.finalize()
     assert not path.exists()  # no half-merged final file
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())

@@ -39,6 +39,7 @@ from ..align import VideoItem
 from ..model import ModelConfig, build_model
 from ..paths import check_id, safe_join
 from ..batching import predict
+from ..errors import PipelineError
 
 FORMAT = "hpcl-model"
 FORMAT_VERSION = 1
@@ -49,7 +50,7 @@ IMPORTED_EXTRACTORS = {
 }
 
 
-class ModelFileError(ValueError):
+class ModelFileError(PipelineError, ValueError):
     """A model file that cannot be used: unreadable, foreign, tampered with, or not for this input."""
 
 
