@@ -329,6 +329,8 @@ def _train_group(name, train, test, domain_index, model_cfg, cfg: TrainConfig, o
     note = None
     if selection in ("kfold", "holdout") and min(per_domain_n.values()) < 2:
         selection, note = "fixed", "a domain has 1 training video: no validation possible, fixed epoch budget"
+    elif selection == "holdout" and cfg.val_fraction == 0:
+        selection, note = "fixed", "holdout with val_fraction 0: no validation videos, fixed epoch budget"
     n_folds = min([cfg.folds, *per_domain_n.values()]) if selection == "kfold" else 0
     runs_total = len(cfg.seeds) * ((n_folds + 1) if selection == "kfold" else 1)
     bar = tqdm(total=runs_total * cfg.epochs, desc=f"train {name}", unit="epoch", disable=not progress)

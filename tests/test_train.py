@@ -211,6 +211,10 @@ def test_one_training_video_falls_back_to_a_fixed_budget(tmp_path):
                       "youtube_highlights", progress=False)
     g = h["groups"]["dog"]
     assert g["selection"] == "fixed" and "1 training video" in g["selection_note"] and g["selected_epoch"] == [2]
+    # holdout without validation videos: the same fallback, never a missing best-epoch state
+    h = train_dataset(planted_items(3, 1), ModelConfig(**TINY), TrainConfig(epochs=2, batch_size=2, selection="holdout",
+                      val_fraction=0.0, seeds=[0], **CPU), tmp_path / "h", "youtube_highlights", progress=False)
+    assert h["groups"]["dog"]["selection"] == "fixed" and "val_fraction 0" in h["groups"]["dog"]["selection_note"]
 
 
 def test_model_learns_planted_structure_beyond_shuffled_labels(tmp_path):
