@@ -2,18 +2,19 @@
 
 Per video of T segments, with visual features [T, Dv] and audio features [T, Da]:
 
-1. linear projections to d (``d_model``, 256 in the paper). The paper states no position code;
+1. an input stage per modality (``pipeline.inputs``: by default a whitened PCA to
+   ``input_dim`` components fitted on the training segments, not stated in the paper), then a
+   linear projection to d (``d_model``, 256 in the paper). The paper states no position code;
    without one attention cannot tell a neighbouring segment from a distant one, so by default
-   every segment-to-segment attention gets a learned relative position bias (``pos_encoding``),
-   which makes "the audio one segment later" a single learned number. On planted asynchronous
-   audio-visual highlights (96 training videos, d = 32, 30 epochs) it beat the sinusoidal code:
-   umt test mAP 0.80 vs 0.68 at the last epoch without dropout, 0.770 vs 0.757 at the
-   selected epoch with dropout 0.1;
+   every segment-to-segment attention gets a learned relative position bias (``pos_encoding``)
+   started with a locality prior (``rel_pos_init``), which makes "the audio one segment later"
+   a single learned number;
 2. intra-modality encoding: ``num_layers`` transformer self-attention blocks over the T segments
    of each modality;
-3. global context decoder: a query (a learnable G_init in R^d for ``global_init: random``, the
-   masked mean of the segment embeddings for ``mean``) attends over the modality's segments
-   through a transformer decoder block to give G [d]; F = F + G (``none`` skips it);
+3. global context decoder: a learnable query G_init in R^d (started at random for
+   ``global_init: random``, at the mean of the projected training segments for ``mean``) attends
+   over the modality's segments through a transformer decoder block to give G [d]; F = F + G
+   (``none`` skips it);
 4. cross-modality co-occurrence encoding (eqs. 1-2): the segments of one modality query the
    concatenated [visual; audio] sequence of 2T segments, once for visual, once for audio;
 5. three FC heads: co-occurrence (on the concatenation [co_v, co_a] of the two co-occurrence
