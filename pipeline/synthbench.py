@@ -46,7 +46,6 @@ from .batching import items_table
 from .paths import check_id, safe_join
 
 FEATURE_DIM = 2048
-KINDS = ("youtube_highlights", "tvsum")
 
 
 @dataclass
