@@ -17,10 +17,12 @@ Feature model, per video of T segments and per modality m (visual, audio), D = 2
 - cues: one random unit direction per (domain, modality), amplitude ``cue`` (TVSum: scaled by
   the shot's mean annotator score). A highlight segment carries the cue with probability
   ``p_cue`` in both modalities at once, the audio copy shifted by the video's delay
-  (uniform in ``-max_shift..max_shift`` segments: audio-visual asynchrony); a non-highlight
-  segment carries a cue in ONE modality only with probability ``p_distractor``, as strong as the
-  video's mean highlight strength (single-modality distractors, which only a model using both
-  modalities can tell from highlights);
+  (uniform in ``-max_shift..max_shift`` segments: audio-visual asynchrony); single-modality
+  distractors cover about ``p_distractor`` of the non-highlight segments in runs as long as the
+  video's highlight runs, each run in ONE modality, its segments carrying the cue with
+  probability ``p_cue`` and as strong as the video's mean highlight strength: neither one
+  modality nor temporal context can tell them from highlights, only both modalities together
+  (``distractor_runs = False``: isolated distractor segments, which context alone separates);
 - values pass through a ReLU (post-ReLU-like, as pooled I3D / PANN features are).
 
 ``calibrate`` reports the chance level (random scores, several draws) and a per-segment linear
@@ -62,6 +64,37 @@ class SynthConfig:
     p_distractor: float = 0.25
     max_shift: int = 1
     base: float = 0.5
+    distractor_runs: bool = True
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[(start, length)] of the runs of True in a 1-d bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _distractor_runs(g: np.random.Generator, highlight: np.ndarray, p_distractor: float,
+                     p_cue: float) -> tuple[np.ndarray, np.ndarray]:
+    """Single-modality distractors laid out like the video's highlights: runs whose lengths are
+    drawn from the video's highlight run lengths, placed on non-highlight segments until about
+    ``p_distractor`` of them are covered, each run in one modality (drawn per run), its segments
+    carrying the cue with probability ``p_cue`` as highlight segments do. Temporal context alone
+    therefore cannot tell a distractor run from a highlight; only the second modality can.
+    Returns (distract [T] bool, in_audio [T] bool)."""
+    T = len(highlight)
+    lengths = [n for _, n in _runs(highlight)] or [max(1, T // 10)]
+    target = int(round(p_distractor * int((~highlight).sum())))
+    covered = np.zeros(T, bool)
+    in_audio = np.zeros(T, bool)
+    for _ in range(4 * T):  # bounded: each pass covers a segment or lands on a short gap
+        free = np.flatnonzero(~highlight & ~covered)
+        if covered.sum() >= target or free.size == 0:
+            break
+        t, n, audio = int(g.choice(free)), int(g.choice(lengths)), bool(g.random() < 0.5)
+        while t < T and n > 0 and not highlight[t] and not covered[t]:
+            covered[t], in_audio[t] = True, audio
+            t, n = t + 1, n - 1
+    return covered & (g.random(T) < p_cue), in_audio
 
 
 def _rng(seed: int, *names: str) -> np.random.Generator:
@@ -92,8 +125,11 @@ class _Planter:
         shift = int(g.integers(-cfg.max_shift, cfg.max_shift + 1)) if cfg.max_shift > 0 else 0
         highlight = strength > 0
         planted = highlight & (g.random(T) < cfg.p_cue)  # [T] both modalities carry the cue
-        distract = ~highlight & (g.random(T) < cfg.p_distractor)  # [T] one modality only
-        distract_audio = g.random(T) < 0.5  # [T] which modality the distractor is in
+        if cfg.distractor_runs:
+            distract, distract_audio = _distractor_runs(g, highlight, cfg.p_distractor, cfg.p_cue)
+        else:  # isolated segments, each in a random modality
+            distract = ~highlight & (g.random(T) < cfg.p_distractor)  # [T] one modality only
+            distract_audio = g.random(T) < 0.5  # [T] which modality the distractor is in
         # a distractor is as strong as the video's typical highlight (TVSum strengths are < 1)
         d_amp = float(strength[highlight].mean()) if highlight.any() else 1.0
         amp_v = np.where(planted, strength, 0.0) + np.where(distract & ~distract_audio, d_amp, 0.0)  # [T]
