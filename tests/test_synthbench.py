@@ -55,7 +55,47 @@ def test_planted_cues_follow_the_rules():
         assert has_v[2] and has_v[3]  # p_cue = 1: every highlight carries the visual cue
         assert has_a[2 + s] and has_a[3 + s]  # and the audio cue, delayed by the video's shift
         single = (has_v ^ has_a) & ~np.isin(np.arange(10), [2, 3, 2 + s, 3 + s])
-        assert facts["distractors"] == int(single.sum())  # distractors: one modality only
+        # distractors: one modality only; one may land on the non-highlight segment that the
+        # delayed audio of the highlight run reaches (|shift| <= 1), which then carries both
+        assert int(single.sum()) <= facts["distractors"] <= int(single.sum()) + abs(s)
+
+
+def test_distractors_come_in_runs_shaped_like_the_highlights():
+    """Distractor runs: each run lies on non-highlight segments in one modality, no longer than
+    the longest highlight run, and together they cover about p_distractor of the non-highlight
+    segments, so context alone cannot separate them from highlights (isolated ones: it can)."""
+    from pipeline.synthbench import _distractor_runs, _runs
+
+    highlight = np.zeros(200, bool)
+    highlight[[*range(20, 26), *range(90, 96), *range(150, 156)]] = True  # three runs of 6
+    covered_total = 0
+    for seed in range(20):
+        g = np.random.default_rng(seed)
+        distract, in_audio = _distractor_runs(g, highlight, p_distractor=0.2, p_cue=1.0)
+        assert not (distract & highlight).any()
+        runs = _runs(distract)
+        lengths = [n for _, n in runs]  # placements of <= 6; touching placements merge
+        assert lengths and 3 <= np.median(lengths) <= 12  # runs, not isolated segments
+        covered_total += int(distract.sum())
+    assert 0.15 < covered_total / (20 * 182) < 0.25  # about p_distractor of the 182 free segments
+    # p_cue thins a run the way it thins highlights
+    g = np.random.default_rng(0)
+    thinned, _ = _distractor_runs(g, highlight, p_distractor=0.2, p_cue=0.5)
+    assert 0 < thinned.sum() < 0.2 * 182
+    # through the planter (no noise: the cue is visible): the default layout plants runs in one
+    # modality each, the isolated layout mostly single segments
+    def single_modality_runs(distractor_runs):
+        cfg = SynthConfig(noise_std=0.0, scene_std=0.0, offset_std=0.0, base=0.0, p_cue=1.0, p_distractor=0.2,
+                          cue=1.0, latent_dim=4, drift=0.0, max_shift=0, distractor_runs=distractor_runs)
+        planter = _Planter(cfg, 0, ["d"])
+        vis, aud, _ = planter.video("x", "d", highlight.astype(float))
+        u, w = planter.cue_dir[("d", "visual")], planter.cue_dir[("d", "audio")]
+        has_v, has_a = (vis @ u) / (u @ u) > 0.3, (aud @ w) / (w @ w) > 0.3
+        assert (has_v & has_a)[highlight].all() and not (has_v & has_a)[~highlight].any()
+        return [n for _, n in _runs(has_v ^ has_a)]
+    runs = single_modality_runs(True)
+    assert np.mean(runs) >= 3
+    assert np.mean(single_modality_runs(False)) < 2
 
 
 def test_written_umt_layout_reads_back_through_the_pipeline(parkour, tmp_path):
