@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Two stamps: `make demo` needs only the runtime packages (.installed-base); `make test` adds the
+# test and Ray extras (.installed), which the demo would otherwise wait for on a fresh machine.
+BASE_STAMP := $(VENV)/.installed-base
 STAMP  := $(VENV)/.installed
 # dvc.yaml's stage commands call `python`: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -13,15 +16,19 @@ unexport VIRTUAL_ENV
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(BASE_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(BASE_STAMP)
+
+$(STAMP): $(BASE_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
 	@touch $(STAMP)
 
 # The main job: the whole DVC pipeline on the embedded demo dataset, then the metrics table
 # (`dvc metrics show`, and the same numbers one row per domain).
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 	$(BIN)/hpcl table metrics/demo.json
