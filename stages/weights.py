@@ -11,7 +11,9 @@ from _common import ROOT, write_json
 
 from pipeline.params import backbone as backbone_for
 from pipeline.params import read_params
-from pipeline.weights import obtain_i3d_kinetics400, obtain_pann_cnn14, obtain_pytorchvideo
+from pipeline.backbones.i3d_weights import obtain_i3d_kinetics400
+from pipeline.backbones.pytorchvideo_models import obtain_pytorchvideo
+from pipeline.weights import obtain_pann_cnn14
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("modality", choices=["visual", "audio"])

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from pipeline.paths import shared_data_dir
-from pipeline.weights import WeightsUnavailableError, obtain_i3d_kinetics400
+from pipeline.backbones.i3d_weights import obtain_i3d_kinetics400
+from pipeline.weights import WeightsUnavailableError
 
 
 @pytest.fixture(scope="session")

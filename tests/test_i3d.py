@@ -4,7 +4,6 @@ DeepMind's cricket sample with the real Kinetics-400 weights."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,8 @@ from pipeline.backbones.i3d import (
     tf_same_padding,
 )
 from pipeline.paths import shared_data_dir
-from pipeline.weights import I3D_CKPT_SHA256, WeightsUnavailableError, obtain_i3d_kinetics400, sha256_file
+from pipeline.backbones.i3d_weights import I3D_CKPT_SHA256
+from pipeline.weights import sha256_file
 
 
 def _row(values: list[float]) -> torch.Tensor:

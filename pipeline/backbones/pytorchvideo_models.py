@@ -2,7 +2,7 @@
 
 The networks come from ``pytorchvideo.models.hub`` (built with ``pretrained=False``, so nothing is
 downloaded); weights are loaded from a local pytorchvideo checkpoint (``{"model_state": ...}``,
-see :func:`pipeline.weights.obtain_pytorchvideo`) with ``torch.load(weights_only=True)``.
+see :func:`obtain_pytorchvideo` below) with ``torch.load(weights_only=True)``.
 
 Feature extraction: the head's fixed ``AvgPool3d`` (sized for the training clip, e.g. 8 x 224 x
 224) is replaced by global adaptive average pooling, so any clip length and crop work, and the
@@ -22,13 +22,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from ..transforms import KINETICS_MEAN, KINETICS_STD, video_to_tensor
-from ..weights import load_state_checked, load_torch_checkpoint
+from ..weights import local_or_download, load_state_checked, load_torch_checkpoint, write_manifest
 from .i3d import load_kinetics400_labels
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,11 @@ PYTORCHVIDEO_BACKBONES = ("i3d_r50", "slow_r50", "x3d_m")
 FEATURE_DIMS = {"i3d_r50": 2048, "slow_r50": 2048, "x3d_m": 2048}
 # The clips each model was trained on (frames x crop); any size works after the head change.
 TRAINING_CLIPS = {"i3d_r50": (8, 224), "slow_r50": (8, 224), "x3d_m": (16, 224)}
+PYTORCHVIDEO_URLS = {
+    "i3d_r50": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/I3D_8x8_R50.pyth",
+    "slow_r50": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth",
+    "x3d_m": "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/X3D_M.pyth",
+}
 
 
 def _hub_builder(name: str) -> Callable[..., nn.Module]:
@@ -87,7 +94,7 @@ def load_pytorchvideo_weights(net: nn.Module, name: str, weights_path: str | os.
     if not os.path.isfile(weights_path):
         raise FileNotFoundError(
             f"{name} weights file {weights_path} does not exist; create it with the `weights_visual` stage "
-            "(pipeline.weights.obtain_pytorchvideo) or set params.yaml weights.visual.local_path"
+            "(pipeline.backbones.pytorchvideo_models.obtain_pytorchvideo) or set params.yaml weights.visual.local_path"
         )
     load_state_checked(net, load_torch_checkpoint(weights_path, key="model_state"), weights_path, name)
 
@@ -113,3 +120,44 @@ def build_pytorchvideo_backbone(
     else:
         load_pytorchvideo_weights(net, name, weights_path)
     return PytorchvideoBackbone(net, name, crop_size=crop_size).eval()
+
+
+def obtain_pytorchvideo(
+    name: str,
+    out_path: str | os.PathLike,
+    local_path: str | os.PathLike | None = None,
+    url: str | None = None,
+    expected_sha256: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Put pytorchvideo's Kinetics-400 checkpoint for ``name`` (i3d_r50, slow_r50, x3d_m) at ``out_path``.
+
+    From ``local_path`` or pytorchvideo's hub URL; the file must load (weights_only) into the
+    backbone's architecture before it is renamed into place. Records its sha256 in the manifest.
+    """
+    if name not in PYTORCHVIDEO_URLS:
+        raise ValueError(f"unknown pytorchvideo backbone {name!r}; choose one of {sorted(PYTORCHVIDEO_URLS)}")
+    out_path = Path(out_path)
+    url = url or PYTORCHVIDEO_URLS[name]
+    file_name = url.rsplit("/", 1)[-1]
+    hint = (
+        f"download {file_name} from {url}, put it e.g. at data/raw/weights/ and set params.yaml "
+        "`weights.visual.local_path` to it"
+    )
+
+    def validate(path: Path) -> None:
+        build_pytorchvideo_backbone(name, weights_path=path)
+
+    sha, origin = local_or_download(f"{name} checkpoint", local_path, url, out_path, None, expected_sha256,
+                                     timeout, validate, hint)
+    manifest = {
+        "backbone": name,
+        "weights": f"pytorchvideo model zoo Kinetics-400 ({file_name})",
+        "source": origin,
+        "file": out_path.name,
+        "sha256": sha,
+        "size": out_path.stat().st_size,
+        "format": "pytorchvideo checkpoint {'model_state': state_dict}",
+    }
+    write_manifest(out_path, manifest)
+    return manifest
