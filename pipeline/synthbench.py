@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +117,10 @@ class _Planter:
         self.mu = {m: cfg.base * g.random(D) for m in ("visual", "audio")}  # [D]
         self.cue_dir = {(d, m): _unit(_rng(seed, "cue", d, m), D) * np.sqrt(D) for d in domains for m in ("visual", "audio")}
 
+    def unit_cues(self) -> dict:
+        """(domain, modality) -> the cue's unit direction [D] (what a model would have to find)."""
+        return {k: v / np.linalg.norm(v) for k, v in self.cue_dir.items()}
+
     def video(self, vid: str, domain: str, strength: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
         """strength [T] in [0, 1] (0 = not a highlight) -> visual [T, D], audio [T, D], facts."""
         cfg = self.cfg
@@ -177,6 +181,7 @@ class Planted:
     lists: dict  # {domain: {"train": [...], "val": [...]}} (UMT's split, restricted)
     label_files: list[Path]
     facts: dict
+    cue_dirs: dict = field(default_factory=dict)  # (domain, modality) -> unit cue direction [D]
 
 
 def _item(v: VideoAnnotation, split: str, visual: np.ndarray, audio: np.ndarray, dataset: str) -> VideoItem:
@@ -208,7 +213,7 @@ def plant_youtube(labels_root: str | os.PathLike, splits_file: str | os.PathLike
         items.append(_item(v, split_of[v.vid], vis, aud, "youtube_highlights"))
         videos[v.vid] = v
         facts["shifts"][str(f["shift"])] = facts["shifts"].get(str(f["shift"]), 0) + 1
-    return Planted("youtube_highlights", items, videos, lists, [], facts)
+    return Planted("youtube_highlights", items, videos, lists, [], facts, planter.unit_cues())
 
 
 def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.PathLike, seed: int = 0,
@@ -234,7 +239,7 @@ def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.Pat
         items.append(_item(v, split_of[v.vid], vis, aud, "tvsum"))
         videos[v.vid] = v
         facts["shifts"][str(f["shift"])] = facts["shifts"].get(str(f["shift"]), 0) + 1
-    return Planted("tvsum", items, videos, lists, [Path(f) for f in labels_files], facts)
+    return Planted("tvsum", items, videos, lists, [Path(f) for f in labels_files], facts, planter.unit_cues())
 
 
 def _npy(path: Path, arr: np.ndarray) -> None:
@@ -284,12 +289,43 @@ def write_planted(planted: Planted, out: str | os.PathLike, cfg: SynthConfig, se
     return facts
 
 
+def _neighbour_max(x: np.ndarray) -> np.ndarray:
+    """[T] -> max over t-1, t, t+1 (edges: the neighbours that exist)."""
+    y = x.copy()
+    y[1:] = np.maximum(y[1:], x[:-1])
+    y[:-1] = np.maximum(y[:-1], x[1:])
+    return y
+
+
+def _neighbour_sum(x: np.ndarray) -> np.ndarray:
+    """[T] -> sum over t-1, t, t+1 (edges: the neighbours that exist)."""
+    y = x.copy()
+    y[1:] += x[:-1]
+    y[:-1] += x[1:]
+    return y
+
+
+def cue_oracle_scores(planted: Planted, item: VideoItem) -> dict[str, np.ndarray]:
+    """Scores [T] that know the planted cue directions: what a model that found the cues could reach.
+
+    ``c_v``, ``c_a``: each segment's projection on its domain's visual / audio cue direction.
+    ``visual`` = c_v summed over t-1..t+1 (a run's context); ``audio_visual`` = min(c_v, the
+    largest c_a within one segment, for the audio delay) summed over t-1..t+1: both modalities
+    must carry the cue, which is what tells a highlight from a single-modality distractor.
+    """
+    c_v = item.visual.astype(np.float64) @ planted.cue_dirs[(item.domain, "visual")]  # [T]
+    c_a = item.audio.astype(np.float64) @ planted.cue_dirs[(item.domain, "audio")]  # [T]
+    return {"visual": _neighbour_sum(c_v), "audio_visual": _neighbour_sum(np.minimum(c_v, _neighbour_max(c_a)))}
+
+
 def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0.1) -> dict:
     """The difficulty of ``planted``: the test split's umt mAP of random scores (mean and std over
     ``draws`` seeded draws: the protocol's chance level) and of a per-segment linear probe, per
     domain: scikit-learn's logistic regression (L2, ``C``, fitted to convergence) on the
     training segments' ``[visual; audio]`` features after a whitened PCA to ``pca_dim``
-    components fitted on the same segments, scored on the test segments."""
+    components fitted on the same segments, scored on the test segments; and the ceilings of
+    :func:`cue_oracle_scores` (scores that know the cue directions), visual only and both
+    modalities: the room a model has, and how much of it needs the audio."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
@@ -311,7 +347,12 @@ def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0
             if it.domain == domain:
                 probe[it.vid] = clf.decision_function(pca.transform(np.concatenate([it.visual, it.audio], 1))).tolist()
     res = metrics.evaluate(planted.dataset, table, probe, protocol="umt")
+    oracle = {}
+    for kind in ("visual", "audio_visual"):
+        scores = {it.vid: cue_oracle_scores(planted, it)[kind].tolist() for it in test}
+        oracle[kind] = float(metrics.evaluate(planted.dataset, table, scores, protocol="umt")["mAP"])
     return {"dataset": planted.dataset, "chance_umt_mAP": float(np.mean(chance)), "chance_std": float(np.std(chance)),
             "linear_probe_umt_mAP": float(res["mAP"]),
             "linear_probe_per_domain": {k: float(v) for k, v in res["per_domain"].items()},
+            "cue_oracle_visual_umt_mAP": oracle["visual"], "cue_oracle_audio_visual_umt_mAP": oracle["audio_visual"],
             "test_videos": len(test)}

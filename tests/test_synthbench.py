@@ -11,7 +11,17 @@ import pytest
 from pipeline.annotations import load_annotations
 from pipeline.published import import_published
 from pipeline.store import read_store
-from pipeline.synthbench import SynthConfig, _Planter, calibrate, plant_tvsum, plant_youtube, write_planted
+from pipeline.align import VideoItem
+from pipeline.synthbench import (
+    Planted,
+    SynthConfig,
+    _Planter,
+    calibrate,
+    cue_oracle_scores,
+    plant_tvsum,
+    plant_youtube,
+    write_planted,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -134,6 +144,30 @@ def test_calibration_reports_chance_and_a_probe_above_it(parkour):
     assert cal["test_videos"] == 11
     assert 0.4 < cal["chance_umt_mAP"] < 0.65 and cal["chance_std"] > 0
     assert cal["linear_probe_umt_mAP"] > cal["chance_umt_mAP"] + 0.05
+    # the cue oracle: above chance, and the audio is needed to tell highlights from distractor runs
+    assert cal["cue_oracle_visual_umt_mAP"] > cal["chance_umt_mAP"] + 0.1
+    assert cal["cue_oracle_audio_visual_umt_mAP"] > cal["cue_oracle_visual_umt_mAP"]
+
+
+def test_cue_oracle_scores_by_hand():
+    d, T = 4, 5
+    visual = np.zeros((T, d), np.float32)
+    audio = np.zeros((T, d), np.float32)
+    visual[:, 0] = [0, 2, 0, 3, 0]  # visual cue on segments 1 and 3
+    audio[:, 1] = [0, 0, 4, 0, 0]  # audio cue on segment 2: one segment from both
+    item = VideoItem("v", "dom", "test", visual, audio, np.ones(T, bool), np.zeros(T, np.int64),
+                     np.zeros(T, np.float32), np.zeros((T, 1), np.float32))
+    cues = {("dom", "visual"): np.eye(d)[0], ("dom", "audio"): np.eye(d)[1]}
+    planted = Planted("youtube_highlights", [item], {}, {}, [], {}, cues)
+    got = cue_oracle_scores(planted, item)
+    np.testing.assert_allclose(got["visual"], [2, 2, 5, 3, 3])  # c_v summed over t-1..t+1
+    # max3(c_a) = [0, 4, 4, 4, 0]; min(c_v, .) = [0, 2, 0, 3, 0]; summed over t-1..t+1
+    np.testing.assert_allclose(got["audio_visual"], [2, 2, 5, 3, 3])
+    audio[:, 1] = [0, 4, 0, 0, 0]  # the audio on segment 1 only: segment 3 is a visual-only distractor
+    got = cue_oracle_scores(planted, item)
+    # max3(c_a) = [4, 4, 4, 0, 0]; min(c_v, .) = [0, 2, 0, 0, 0]; summed: [2, 2, 2, 0, 0]
+    np.testing.assert_allclose(got["audio_visual"], [2, 2, 2, 0, 0])
+    np.testing.assert_allclose(got["visual"], [2, 2, 5, 3, 3])  # the visual oracle cannot tell them apart
 
 
 
