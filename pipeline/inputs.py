@@ -9,8 +9,12 @@ segments, without labels (not stated in the paper; the paper-literal setting is 
 
 - ``none``: identity (``out_dim = Din``);
 - ``standardize``: ``(x - mean) / std`` per dimension (``out_dim = Din``);
-- ``pca``: centred, projected on the top ``k`` principal directions and whitened (each output
-  component has unit variance on the training segments), ``out_dim = k``. The directions come
+- ``pca``: centred and projected on the top ``k`` principal directions, all divided by one
+  scale so that the components' mean variance on the training segments is 1: the spectrum is
+  kept, so a strong direction stays strong and the weak ones (mostly noise) stay weak,
+  ``out_dim = k``;
+- ``pca_whiten``: the same directions, each scaled to unit variance (whitened): every kept
+  direction, noise included, weighs as much as the strongest. The directions come
   from a randomized SVD (``torch.svd_lowrank``, 6 power iterations, its own fixed seed), much
   cheaper than an exact eigen-decomposition at 2048-d; on the top components it spans the same
   subspace (tested against ``eigh``). Directions whose variance is below 1e-9 of the largest,
@@ -25,7 +29,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-INPUT_NORMS = ("pca", "standardize", "none")
+INPUT_NORMS = ("pca", "pca_whiten", "standardize", "none")
+PCA_MODES = ("pca", "pca_whiten")
 
 
 class InputStage(nn.Module):
@@ -38,14 +43,14 @@ class InputStage(nn.Module):
         if k < 1:
             raise ValueError(f"the PCA bottleneck needs k >= 1, got {k}")
         self.mode, self.in_dim = mode, in_dim
-        self.out_dim = min(k, in_dim) if mode == "pca" else in_dim
+        self.out_dim = min(k, in_dim) if mode in PCA_MODES else in_dim
         if mode != "none":
             self.register_buffer("mean", torch.zeros(in_dim))  # [Din]
             self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         if mode == "standardize":
             self.register_buffer("inv_std", torch.ones(in_dim))  # [Din]
-        if mode == "pca":
-            self.register_buffer("proj", torch.zeros(in_dim, self.out_dim))  # [Din, k] whitened directions
+        if mode in PCA_MODES:
+            self.register_buffer("proj", torch.zeros(in_dim, self.out_dim))  # [Din, k] scaled directions
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> "InputStage":
@@ -72,7 +77,10 @@ class InputStage(nn.Module):
             sv, dirs = sv[:k], v[:, :k]
             var = sv.pow(2) / (n - 1)  # variance along each direction
             keep = var > 1e-9 * var[0].clamp_min(1e-30)
-            scale = torch.where(keep, var.clamp_min(1e-30).rsqrt(), torch.zeros_like(var))  # [k']
+            if self.mode == "pca_whiten":  # each direction to unit variance
+                scale = torch.where(keep, var.clamp_min(1e-30).rsqrt(), torch.zeros_like(var))  # [k']
+            else:  # one scale for all: mean variance of the kept directions = 1
+                scale = torch.where(keep, var[keep].mean().clamp_min(1e-30).rsqrt(), torch.zeros_like(var))  # [k']
             dirs = torch.where(keep[None, :], dirs, torch.zeros_like(dirs))
             # a fixed sign per direction (largest |loading| positive)
             idx = dirs.abs().argmax(0)

@@ -2,8 +2,8 @@
 
 Per video of T segments, with visual features [T, Dv] and audio features [T, Da]:
 
-1. an input stage per modality (``pipeline.inputs``: by default a whitened PCA to
-   ``input_dim`` components fitted on the training segments, not stated in the paper), then a
+1. an input stage per modality (``pipeline.inputs``: by default a PCA to ``input_dim``
+   components fitted on the training segments, spectrum kept, not stated in the paper), then a
    linear projection to d (``d_model``, 256 in the paper). The paper states no position code;
    without one attention cannot tell a neighbouring segment from a distant one, so by default
    every segment-to-segment attention gets a learned relative position bias (``pos_encoding``)
@@ -65,8 +65,9 @@ class ModelConfig:
     variant: v_only | a_only | av | cr_av | co_av (paper Table 3; co_av is the paper's model);
         linear | linear_ctx: the per-segment baselines of ``pipeline.baselines``.
     input_norm, input_dim: the per-modality input stage before the projection
-        (``pipeline.inputs``; not stated in the paper): pca (whitened, ``input_dim``
-        components) | standardize | none (the paper-literal plain linear layer on raw features).
+        (``pipeline.inputs``; not stated in the paper): pca (``input_dim`` components, one
+        scale, spectrum kept) | pca_whiten (each component to unit variance) | standardize |
+        none (the paper-literal plain linear layer on raw features).
     input_dropout: dropout on the normalised inputs (not stated).
     d_model: width d of every embedding (paper: 256).
     num_heads: attention heads of every attention block (not stated in the paper).

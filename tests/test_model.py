@@ -304,13 +304,13 @@ def test_global_context_query_is_a_learnable_g_init(global_init):
     assert g_init.grad is not None and g_init.grad.abs().sum() > 0
 
 
-def test_input_stage_pca_whitens_and_matches_exact_pca():
+def test_input_stage_pca_whiten_whitens_and_matches_exact_pca():
     from pipeline.inputs import InputStage
 
     g = torch.Generator().manual_seed(0)
     # 300 segments in 50-d with a decaying spectrum
     x = torch.randn(300, 50, generator=g) * torch.linspace(5.0, 0.1, 50) + 3.0
-    stage = InputStage(50, "pca", 6)
+    stage = InputStage(50, "pca_whiten", 6)
     with pytest.raises(RuntimeError, match="before fit"):
         stage(x)
     stage.fit(x)
@@ -324,13 +324,32 @@ def test_input_stage_pca_whitens_and_matches_exact_pca():
     proj = stage.proj / stage.proj.norm(dim=0, keepdim=True)
     torch.testing.assert_close((top.T @ proj).abs().max(0).values, torch.ones(6), atol=1e-3, rtol=0)
     # statistics are buffers: they travel in the state_dict and reload to the same map
-    again = InputStage(50, "pca", 6)
+    again = InputStage(50, "pca_whiten", 6)
     again.load_state_dict(stage.state_dict())
     torch.testing.assert_close(again(x[:5]), y[:5])
     # fewer segments than components: the missing directions output zeros, never NaN
-    few = InputStage(50, "pca", 6).fit(x[:4])
-    out = few(x)
-    assert torch.isfinite(out).all() and torch.count_nonzero(out[:, 3:]) == 0
+    for mode in ("pca", "pca_whiten"):
+        few = InputStage(50, mode, 6).fit(x[:4])
+        out = few(x)
+        assert torch.isfinite(out).all() and torch.count_nonzero(out[:, 3:]) == 0
+
+
+def test_input_stage_pca_keeps_the_spectrum_under_one_scale():
+    from pipeline.inputs import InputStage
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 50, generator=g) * torch.logspace(1.0, -1.0, 50) + 3.0  # std 10 down to 0.1
+    y = InputStage(50, "pca", 6).fit(x)(x)  # [300, 6]
+    cov = torch.cov(y.T)
+    # uncorrelated components whose variances are the top 6 eigenvalues over their mean
+    evals = torch.linalg.eigvalsh(torch.cov(x.T.double())).flip(0)[:6].float()  # descending
+    torch.testing.assert_close(cov.diagonal(), evals / evals.mean(), atol=2e-3, rtol=2e-3)
+    torch.testing.assert_close(cov - torch.diag(cov.diagonal()), torch.zeros(6, 6), atol=2e-3, rtol=0)
+    assert cov.diagonal().mean().item() == pytest.approx(1.0, abs=1e-3)
+    assert cov[0, 0] > 2.5 * cov[5, 5]  # the strongest direction stays strongest (whitening would make them equal)
+    # the same directions as pca_whiten: each output is the whitened one times sqrt(its variance)
+    w = InputStage(50, "pca_whiten", 6).fit(x)(x)
+    torch.testing.assert_close(y, w * cov.diagonal().sqrt(), atol=2e-3, rtol=2e-3)
 
 
 def test_input_stage_standardize_and_none():
