@@ -347,10 +347,9 @@ def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0
             if it.domain == domain:
                 probe[it.vid] = clf.decision_function(pca.transform(np.concatenate([it.visual, it.audio], 1))).tolist()
     res = metrics.evaluate(planted.dataset, table, probe, protocol="umt")
-    oracle = {}
-    for kind in ("visual", "audio_visual"):
-        scores = {it.vid: cue_oracle_scores(planted, it)[kind].tolist() for it in test}
-        oracle[kind] = float(metrics.evaluate(planted.dataset, table, scores, protocol="umt")["mAP"])
+    oracle_scores = {it.vid: cue_oracle_scores(planted, it) for it in test}
+    oracle = {kind: float(metrics.evaluate(planted.dataset, table, {v: sc[kind].tolist() for v, sc in oracle_scores.items()},
+                                           protocol="umt")["mAP"]) for kind in ("visual", "audio_visual")}
     return {"dataset": planted.dataset, "chance_umt_mAP": float(np.mean(chance)), "chance_std": float(np.std(chance)),
             "linear_probe_umt_mAP": float(res["mAP"]),
             "linear_probe_per_domain": {k: float(v) for k, v in res["per_domain"].items()},
