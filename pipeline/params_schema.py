@@ -39,7 +39,7 @@ from .errors import PipelineError
 from .extract import ENGINES
 from .gpu_decoding import DECODERS
 from .model import ModelConfig
-from .train import TrainConfig
+from .train import SELECTION_SCOPES, SELECTIONS, TrainConfig
 
 DATASETS = ("demo", "youtube_highlights", "tvsum")
 
@@ -161,6 +161,7 @@ TRAIN_LIMITS: dict[str, Any] = {
     "lr": Field(gt=0.0), "weight_decay": Field(ge=0.0), "epochs": Field(ge=1), "batch_size": Field(ge=1),
     "val_fraction": Field(ge=0.0, lt=1.0), "seed": Field(ge=0), "device": Field(pattern=DEVICE_PATTERN),
     "num_threads": Field(ge=0), "folds": Field(ge=2), "test_every": Field(ge=0),
+    "selection": Literal[SELECTIONS], "selection_scope": Literal[SELECTION_SCOPES],
     "seeds": Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)],  # the dataclass says only `list`
     "lambda_ce": Field(ge=0.0), "lambda_hpcl": Field(ge=0.0), "lambda_rank": Field(ge=0.0), "tau": Field(gt=0.0),
     "margin": Field(ge=0.0), "region": Field(ge=0),

@@ -11,7 +11,11 @@ per seed of ``seeds``, the number of training epochs is chosen without the test 
   the best mean (earliest on ties) is chosen. Then the seed's model is trained on all training
   videos and kept at that epoch. Every training video is used, the choice averages ``folds``
   validation curves instead of one curve on 4-8 videos, and each seed repeats the whole
-  procedure with its own folds, so the std over seeds includes the noise of selection;
+  procedure with its own folds, so the std over seeds includes the noise of selection.
+  With ``selection_scope: pooled`` the chosen epoch count is the best of the mean of all groups'
+  curves (per seed), one count for every group: TVSum's ten categories each cross-validate on
+  4 videos (3 folds of 2, 1 and 1 videos), and a curve averaged over ten categories is far
+  less noisy than each category's own.
 - ``selection: holdout``: per seed, ``val_fraction`` of each domain's training videos are held
   out (``n_val = min(n - 1, max(1, round(val_fraction * n)))``, 0 for ``n < 2``); the model is
   kept at its best validation epoch;
@@ -60,6 +64,7 @@ from .paths import check_id
 
 SHARED_GROUP = "shared"
 SELECTIONS = ("kfold", "holdout", "fixed")
+SELECTION_SCOPES = ("group", "pooled")
 CURVE_COLUMNS = ("epoch", "loss", "val_mAP", "test_mAP")
 
 
@@ -69,7 +74,8 @@ class TrainConfig:
 
     train: optimizer (adam | adamw), lr, weight_decay, epochs (the longest run: the epoch budget
     that selection chooses within, or the fixed budget), batch_size (videos per batch),
-    selection (kfold | holdout | fixed, see the module docstring), folds (K of kfold),
+    selection (kfold | holdout | fixed, see the module docstring), selection_scope (group |
+    pooled: kfold's epoch count per model group or one for all groups), folds (K of kfold),
     val_fraction (holdout), seeds (one model per seed; metrics report mean and std),
     test_every (final runs score the test split every n epochs for the optimistic figure; 0 =
     never), per_domain (true: one model per domain; false: one shared model with a domain
@@ -86,6 +92,7 @@ class TrainConfig:
     epochs: int = 25
     batch_size: int = 4
     selection: str = "kfold"
+    selection_scope: str = "group"
     folds: int = 3
     val_fraction: float = 0.2
     seeds: list = field(default_factory=lambda: [0, 1, 2])
@@ -110,6 +117,8 @@ class TrainConfig:
             raise ValueError(f"train.selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("train.epochs and train.batch_size must be >= 1")
+        if self.selection_scope not in SELECTION_SCOPES:
+            raise ValueError(f"train.selection_scope must be one of {SELECTION_SCOPES}, got {self.selection_scope!r}")
         if self.folds < 2:
             raise ValueError(f"train.folds must be >= 2, got {self.folds}")
         if self.test_every < 0:
@@ -321,88 +330,138 @@ def _optimistic(records: list[dict]) -> dict | None:
     return {"epoch": top["epoch"], "mAP": top["test_mAP"], "per_domain": top["test_per_domain"]}
 
 
-def _train_group(name, train, test, domain_index, model_cfg, cfg: TrainConfig, out_dir: Path, dataset, device,
-                 progress: bool) -> dict:
-    """Select the epoch count and train one model per seed for one group; write its checkpoints."""
-    selection = cfg.selection
+def _group_plan(train: list[VideoItem], cfg: TrainConfig) -> tuple[str, str | None, int]:
+    """(selection, note, folds) of one group: kfold / holdout fall back to fixed where a domain
+    has one training video (or holdout holds out nothing)."""
     per_domain_n = {d: len(v) for d, v in _by_domain(train).items()}
-    note = None
-    if selection in ("kfold", "holdout") and min(per_domain_n.values()) < 2:
-        selection, note = "fixed", "a domain has 1 training video: no validation possible, fixed epoch budget"
-    elif selection == "holdout" and cfg.val_fraction == 0:
-        selection, note = "fixed", "holdout with val_fraction 0: no validation videos, fixed epoch budget"
-    n_folds = min([cfg.folds, *per_domain_n.values()]) if selection == "kfold" else 0
-    runs_total = len(cfg.seeds) * ((n_folds + 1) if selection == "kfold" else 1)
-    bar = tqdm(total=runs_total * cfg.epochs, desc=f"train {name}", unit="epoch", disable=not progress)
-    timing = {"seconds_per_epoch": [], "eval_seconds_per_epoch": [], "padding_ratio": []}
+    if cfg.selection in ("kfold", "holdout") and min(per_domain_n.values()) < 2:
+        return "fixed", "a domain has 1 training video: no validation possible, fixed epoch budget", 0
+    if cfg.selection == "holdout" and cfg.val_fraction == 0:
+        return "fixed", "holdout with val_fraction 0: no validation videos, fixed epoch budget", 0
+    if cfg.selection == "kfold":
+        return "kfold", None, min([cfg.folds, *per_domain_n.values()])
+    return cfg.selection, None, 0
 
-    def account(run: dict) -> None:
-        for key in timing:
-            timing[key].append(run[key])
 
-    group_dir = out_dir / name
-    group_dir.mkdir(parents=True, exist_ok=True)
-    seeds_out, checkpoints, final_records, seed_curves = [], [], [], []
-    for seed in cfg.seeds:
-        extra: dict = {}
-        chosen_epoch = cfg.epochs
-        if selection == "kfold":  # this seed's own folds and curve: the std over seeds includes selection
+class _GroupRunner:
+    """The runs of one group: its cross-validation (per seed) and its final runs (per seed).
+
+    The two phases are separate so that ``selection_scope: pooled`` can choose one epoch count
+    from the cross-validation curves of all groups before any final run."""
+
+    def __init__(self, name, train, test, domain_index, model_cfg, cfg: TrainConfig, out_dir: Path, dataset, device,
+                 progress: bool) -> None:
+        self.name, self.train, self.test, self.domain_index = name, train, test, domain_index
+        self.model_cfg, self.cfg, self.out_dir, self.dataset, self.device = model_cfg, cfg, out_dir, dataset, device
+        self.selection, self.note, self.n_folds = _group_plan(train, cfg)
+        self.progress = progress
+        self.bar: tqdm | None = None
+        self.timing: dict[str, list[float]] = {"seconds_per_epoch": [], "eval_seconds_per_epoch": [], "padding_ratio": []}
+        self.cv: dict[int, dict] = {}  # seed -> {"folds", "curve", "curves"}
+
+    def _phase(self, what: str, runs: int) -> None:
+        """A progress bar for the next ``runs`` runs of up to ``epochs`` epochs each."""
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = tqdm(total=runs * self.cfg.epochs, desc=f"{what} {self.name}", unit="epoch",
+                        disable=not self.progress)
+
+    def _run(self, train, run_seed: int, epochs: int, **kw) -> dict:
+        run = train_run(train, self.domain_index, self.model_cfg, self.cfg, self.dataset, self.device, run_seed,
+                        epochs, bar=self.bar, **kw)
+        for key in self.timing:
+            self.timing[key].append(run[key])
+        return run
+
+    def cross_validate(self) -> None:
+        """kfold: per seed, train on each fold's complement and keep the mean validation curve."""
+        if self.selection != "kfold":
+            return
+        self._phase("cross-validate", len(self.cfg.seeds) * self.n_folds)
+        for seed in self.cfg.seeds:  # this seed's own folds and curve: the std over seeds includes selection
             curves = []
-            for f, (tr, va) in enumerate(kfold_splits(train, cfg.folds, seed)):
-                run = train_run(tr, domain_index, model_cfg, cfg, dataset, device, _run_seed(seed, name, "fold", f),
-                                cfg.epochs, val=va, bar=bar)
-                account(run)
+            for f, (tr, va) in enumerate(kfold_splits(self.train, self.cfg.folds, seed)):
+                run = self._run(tr, _run_seed(seed, self.name, "fold", f), self.cfg.epochs, val=va)
                 curves.append([r["val_mAP"] for r in run["records"]])
-            mean = _mean_curve(curves)
-            chosen_epoch = 1 + max(range(cfg.epochs), key=lambda i: (mean[i], -i))  # earliest on ties
-            seed_curves.append(mean)
-            extra["cv"] = {"folds": len(curves), "curve": mean, "curves": curves, "mAP": mean[chosen_epoch - 1]}
-        rs = _run_seed(seed, name, "final")
-        if selection == "holdout":
-            tr, va = split_validation(train, cfg.val_fraction, seed)
-            run = train_run(tr, domain_index, model_cfg, cfg, dataset, device, rs, cfg.epochs, val=va, test=test, bar=bar)
-            epoch, state = run["best_val_epoch"], run["states"]["best_val"]
-            extra.update(val_vids=[it.vid for it in va], best_val_mAP=run["records"][epoch - 1]["val_mAP"])
-            seed_curves.append([r["val_mAP"] for r in run["records"]])
-        else:
-            budget = cfg.epochs if (test and cfg.test_every) else chosen_epoch
-            run = train_run(train, domain_index, model_cfg, cfg, dataset, device, rs, budget, test=test,
-                            keep_epochs=(chosen_epoch,), bar=bar)
-            epoch, state = chosen_epoch, run["states"][chosen_epoch]
-        account(run)
-        ckpt = Path(name) / f"seed{seed}.pt"
-        torch.save(state, out_dir / ckpt)
-        checkpoints.append(ckpt.as_posix())
-        final_records.append(run["records"])
-        seeds_out.append({"seed": seed, "selected_epoch": epoch, "epochs": run["records"],
-                          "test_best_epoch_optimistic": _optimistic(run["records"]), **extra})
-    cv: dict = {}
-    if selection == "kfold":
-        cv = {"folds": n_folds, "mAP": float(np.mean([r["cv"]["mAP"] for r in seeds_out])),
-              "mAP_std": float(np.std([r["cv"]["mAP"] for r in seeds_out])), "curve": _mean_curve(seed_curves)}
-    bar.close()
-    _write_curves(out_dir / "curves" / f"{name}.tsv", final_records, _mean_curve(seed_curves) if seed_curves else None)
-    dv, da = train[0].visual.shape[1], train[0].audio.shape[1]
-    return {
-        "domains": sorted(domain_index),
-        "domain_index": domain_index,
-        "num_domains": len(domain_index) if len(domain_index) > 1 else 0,
-        "visual_dim": dv,
-        "audio_dim": da,
-        "train_vids": [it.vid for it in train],
-        "test_vids": [it.vid for it in test],
-        "selection": selection,
-        "selection_note": note,
-        "selected_epoch": [r["selected_epoch"] for r in seeds_out],  # per seed
-        "cv": cv,
-        "seeds": list(cfg.seeds),
-        "checkpoints": checkpoints,
-        "runs": seeds_out,
-        "seconds_per_epoch": float(np.mean(timing["seconds_per_epoch"])),
-        "eval_seconds_per_epoch": float(np.mean(timing["eval_seconds_per_epoch"])),
-        "padding_ratio": float(np.mean(timing["padding_ratio"])),
-        "runs_trained": len(timing["seconds_per_epoch"]),
-    }
+            self.cv[seed] = {"folds": len(curves), "curve": _mean_curve(curves), "curves": curves}
+
+    def finish(self, pooled: dict[int, dict] | None = None) -> dict:
+        """The final run per seed (kfold: at the epoch of the best mean validation, the group's own
+        curve or, with ``pooled`` (seed -> {"curve", "groups"}), the mean curve of the pooled
+        groups); write the checkpoints and curves; return the group's history."""
+        cfg, out_dir, name = self.cfg, self.out_dir, self.name
+        (out_dir / name).mkdir(parents=True, exist_ok=True)
+        self._phase("train", len(cfg.seeds))
+        seeds_out, checkpoints, final_records, seed_curves = [], [], [], []
+        for seed in cfg.seeds:
+            extra: dict = {}
+            chosen_epoch = cfg.epochs
+            if self.selection == "kfold":
+                cv = self.cv[seed]
+                curve = pooled[seed]["curve"] if pooled is not None else cv["curve"]
+                chosen_epoch = 1 + max(range(cfg.epochs), key=lambda i: (curve[i], -i))  # earliest on ties
+                seed_curves.append(cv["curve"])
+                extra["cv"] = {**cv, "mAP": cv["curve"][chosen_epoch - 1]}
+                if pooled is not None:
+                    extra["cv"]["pooled"] = {"groups": pooled[seed]["groups"], "curve": curve,
+                                             "mAP": curve[chosen_epoch - 1]}
+            rs = _run_seed(seed, name, "final")
+            if self.selection == "holdout":
+                tr, va = split_validation(self.train, cfg.val_fraction, seed)
+                run = self._run(tr, rs, cfg.epochs, val=va, test=self.test)
+                epoch, state = run["best_val_epoch"], run["states"]["best_val"]
+                extra.update(val_vids=[it.vid for it in va], best_val_mAP=run["records"][epoch - 1]["val_mAP"])
+                seed_curves.append([r["val_mAP"] for r in run["records"]])
+            else:
+                budget = cfg.epochs if (self.test and cfg.test_every) else chosen_epoch
+                run = self._run(self.train, rs, budget, test=self.test, keep_epochs=(chosen_epoch,))
+                epoch, state = chosen_epoch, run["states"][chosen_epoch]
+            ckpt = Path(name) / f"seed{seed}.pt"
+            torch.save(state, out_dir / ckpt)
+            checkpoints.append(ckpt.as_posix())
+            final_records.append(run["records"])
+            seeds_out.append({"seed": seed, "selected_epoch": epoch, "epochs": run["records"],
+                              "test_best_epoch_optimistic": _optimistic(run["records"]), **extra})
+        cv_summary: dict = {}
+        if self.selection == "kfold":
+            cv_summary = {"folds": self.n_folds, "mAP": float(np.mean([r["cv"]["mAP"] for r in seeds_out])),
+                          "mAP_std": float(np.std([r["cv"]["mAP"] for r in seeds_out])),
+                          "curve": _mean_curve(seed_curves), "scope": "pooled" if pooled is not None else "group"}
+        self.bar.close()
+        self.bar = None
+        _write_curves(out_dir / "curves" / f"{name}.tsv", final_records,
+                      _mean_curve(seed_curves) if seed_curves else None)
+        dv, da = self.train[0].visual.shape[1], self.train[0].audio.shape[1]
+        return {
+            "domains": sorted(self.domain_index),
+            "domain_index": self.domain_index,
+            "num_domains": len(self.domain_index) if len(self.domain_index) > 1 else 0,
+            "visual_dim": dv,
+            "audio_dim": da,
+            "train_vids": [it.vid for it in self.train],
+            "test_vids": [it.vid for it in self.test],
+            "selection": self.selection,
+            "selection_note": self.note,
+            "selected_epoch": [r["selected_epoch"] for r in seeds_out],  # per seed
+            "cv": cv_summary,
+            "seeds": list(cfg.seeds),
+            "checkpoints": checkpoints,
+            "runs": seeds_out,
+            "seconds_per_epoch": float(np.mean(self.timing["seconds_per_epoch"])),
+            "eval_seconds_per_epoch": float(np.mean(self.timing["eval_seconds_per_epoch"])),
+            "padding_ratio": float(np.mean(self.timing["padding_ratio"])),
+            "runs_trained": len(self.timing["seconds_per_epoch"]),
+        }
+
+
+def pooled_curves(runners: list["_GroupRunner"], seeds: list[int]) -> dict[int, dict]:
+    """``selection_scope: pooled``: per seed, the mean over the cross-validated groups of their
+    mean validation curves -> {seed: {"curve", "groups"}} (empty when no group cross-validates)."""
+    cv = [r for r in runners if r.selection == "kfold"]
+    if not cv:
+        return {}
+    return {seed: {"curve": _mean_curve([r.cv[seed]["curve"] for r in cv]), "groups": [r.name for r in cv]}
+            for seed in seeds}
 
 
 def _write_curves(path: Path, final_records: list[list[dict]], val_curve: list | None) -> None:
@@ -481,14 +540,23 @@ def train_dataset(
         "untrained_domains": untrained,
         "groups": {},
     }
+    runners: list[_GroupRunner] = []
     with DeterministicTorch(train_cfg.num_threads):
         for name, group_domains in plan:
             train_g = sorted((it for it in train_all if it.domain in group_domains), key=lambda it: it.vid)
             test_g = sorted((it for it in test_all if it.domain in group_domains), key=lambda it: it.vid)
             domain_index = {d: i for i, d in enumerate(group_domains)}
-            result["groups"][name] = _train_group(
-                name, train_g, test_g, domain_index, model_cfg, train_cfg, out_dir, dataset, device, progress
-            )
+            runners.append(_GroupRunner(name, train_g, test_g, domain_index, model_cfg, train_cfg, out_dir, dataset,
+                                        device, progress))
+            if train_cfg.selection_scope == "group":  # each group finished before the next starts
+                runners[-1].cross_validate()
+                result["groups"][name] = runners[-1].finish()
+        if train_cfg.selection_scope == "pooled":
+            for runner in runners:
+                runner.cross_validate()
+            pooled = pooled_curves(runners, train_cfg.seeds) or None
+            for runner in runners:
+                result["groups"][runner.name] = runner.finish(pooled if runner.selection == "kfold" else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "history.json", "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1)

@@ -195,6 +195,39 @@ def test_kfold_selection_is_deterministic_and_never_reads_test_labels(tmp_path):
     assert g["padding_ratio"] >= 1.0 and g["seconds_per_epoch"] > 0
 
 
+def test_pooled_selection_picks_one_epoch_from_the_mean_of_all_groups_curves(tmp_path):
+    """selection_scope pooled: the groups' own CV curves are exactly those of per-group selection
+    (same folds, same seeds), and each seed's epoch is the argmax of their mean, for every group."""
+    items = planted_items(4, 2, domains=("dog", "surfing"))
+    mcfg = ModelConfig(**TINY)
+    kw = dict(epochs=5, batch_size=2, folds=2, seeds=[0, 1], test_every=0, **CPU)
+    hg = train_dataset(items, mcfg, TrainConfig(**kw), tmp_path / "group", "youtube_highlights", progress=False)
+    hp = train_dataset(items, mcfg, TrainConfig(selection_scope="pooled", **kw), tmp_path / "pooled",
+                       "youtube_highlights", progress=False)
+    for i, seed in enumerate([0, 1]):
+        own = {g: hg["groups"][g]["runs"][i]["cv"]["curve"] for g in ("dog", "surfing")}
+        for g in own:  # the same cross-validation as per-group selection
+            assert hp["groups"][g]["runs"][i]["cv"]["curve"] == own[g]
+        mean = (np.array(own["dog"]) + np.array(own["surfing"])) / 2
+        chosen = 1 + int(np.argmax(mean))  # earliest on ties
+        pooled = hp["groups"]["dog"]["runs"][i]["cv"]["pooled"]
+        np.testing.assert_allclose(pooled["curve"], mean)
+        assert pooled["groups"] == ["dog", "surfing"] and pooled["mAP"] == pytest.approx(mean.max())
+        for g in own:
+            assert hp["groups"][g]["runs"][i]["selected_epoch"] == chosen
+            assert hp["groups"][g]["runs"][i]["cv"]["mAP"] == pytest.approx(own[g][chosen - 1])
+    assert hp["groups"]["dog"]["cv"]["scope"] == "pooled" and hg["groups"]["dog"]["cv"]["scope"] == "group"
+    # the kept model is the pooled epoch's: identical to a fixed run of that many epochs
+    e = hp["groups"]["surfing"]["selected_epoch"][0]
+    hf = train_dataset(items, mcfg, TrainConfig(**{**kw, "epochs": e, "seeds": [0]}, selection="fixed"),
+                       tmp_path / "fixed", "youtube_highlights", progress=False)
+    a = torch.load(tmp_path / "pooled" / "surfing" / "seed0.pt", weights_only=True)
+    f = torch.load(tmp_path / "fixed" / "surfing" / "seed0.pt", weights_only=True)
+    assert all(torch.equal(a[k], f[k]) for k in a)
+    with pytest.raises(ValueError, match="selection_scope"):
+        TrainConfig(selection_scope="domain")
+
+
 def test_holdout_selection_keeps_the_best_validation_epoch(tmp_path):
     items = planted_items(8, 3)
     tcfg = TrainConfig(epochs=4, batch_size=3, selection="holdout", val_fraction=0.25, seeds=[3], **CPU)
