@@ -360,11 +360,15 @@ class _GroupRunner:
         self.cv: dict[int, dict] = {}  # seed -> {"folds", "curve", "curves"}
 
     def _phase(self, what: str, runs: int) -> None:
-        """A progress bar for the next ``runs`` runs of up to ``epochs`` epochs each."""
-        if self.bar is not None:
-            self.bar.close()
+        """A progress bar for the next ``runs`` runs of up to ``epochs`` epochs each (closed by
+        ``_close`` at the end of the phase: in pooled scope the groups' phases interleave)."""
         self.bar = tqdm(total=runs * self.cfg.epochs, desc=f"{what} {self.name}", unit="epoch",
                         disable=not self.progress)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def _run(self, train, run_seed: int, epochs: int, **kw) -> dict:
         run = train_run(train, self.domain_index, self.model_cfg, self.cfg, self.dataset, self.device, run_seed,
@@ -384,6 +388,7 @@ class _GroupRunner:
                 run = self._run(tr, _run_seed(seed, self.name, "fold", f), self.cfg.epochs, val=va)
                 curves.append([r["val_mAP"] for r in run["records"]])
             self.cv[seed] = {"folds": len(curves), "curve": _mean_curve(curves), "curves": curves}
+        self._close()
 
     def finish(self, pooled: dict[int, dict] | None = None) -> dict:
         """The final run per seed (kfold: at the epoch of the best mean validation, the group's own
@@ -427,8 +432,7 @@ class _GroupRunner:
             cv_summary = {"folds": self.n_folds, "mAP": float(np.mean([r["cv"]["mAP"] for r in seeds_out])),
                           "mAP_std": float(np.std([r["cv"]["mAP"] for r in seeds_out])),
                           "curve": _mean_curve(seed_curves), "scope": "pooled" if pooled is not None else "group"}
-        self.bar.close()
-        self.bar = None
+        self._close()
         _write_curves(out_dir / "curves" / f"{name}.tsv", final_records,
                       _mean_curve(seed_curves) if seed_curves else None)
         dv, da = self.train[0].visual.shape[1], self.train[0].audio.shape[1]
