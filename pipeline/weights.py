@@ -363,6 +363,33 @@ def _validate_pann(path: Path) -> None:
             raise ValueError(f"{path}: not a PANN Cnn14 checkpoint ({name} {shape} missing)")
 
 
+def obtain_checkpoint(
+    what: str,
+    out_path: str | os.PathLike,
+    local_path: str | os.PathLike | None,
+    url: str,
+    *,
+    backbone: str,
+    weights: str,
+    fmt: str,
+    validate: Callable[[Path], None],
+    hint: str,
+    expected_size: int | None = None,
+    expected_sha256: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Put a checkpoint used as is at ``out_path`` (``local_or_download``: ``local_path`` copied
+    after checks, or ``url`` downloaded; ``validate`` must accept it) and write its manifest:
+    ``{"backbone", "weights" (what they are), "source", "file", "sha256", "size", "format"}``."""
+    out_path = Path(out_path)
+    sha, origin = local_or_download(what, local_path, url, out_path, expected_size, expected_sha256, timeout,
+                                     validate, hint)
+    manifest = {"backbone": backbone, "weights": weights, "source": origin, "file": out_path.name, "sha256": sha,
+                "size": out_path.stat().st_size, "format": fmt}
+    write_manifest(out_path, manifest)
+    return manifest
+
+
 def obtain_pann_cnn14(
     out_path: str | os.PathLike,
     local_path: str | os.PathLike | None = None,
@@ -377,21 +404,11 @@ def obtain_pann_cnn14(
     sha256 are checked when expected values are given (None skips one). Offline / missing file:
     :class:`WeightsUnavailableError` naming the file to fetch and the parameter to set.
     """
-    out_path = Path(out_path)
     hint = (
         f"download {PANN_CNN14_FILE} ({PANN_CNN14_SIZE} bytes) from https://zenodo.org/record/3987831, "
         "put it e.g. at data/raw/weights/ and set params.yaml `weights.audio.local_path` to it"
     )
-    sha, origin = local_or_download("PANN Cnn14 checkpoint", local_path, url, out_path, expected_size,
-                                     expected_sha256, timeout, _validate_pann, hint)
-    manifest = {
-        "backbone": "pann_cnn14",
-        "weights": "PANNs Cnn14 (AudioSet), mAP 0.431",
-        "source": origin,
-        "file": out_path.name,
-        "sha256": sha,
-        "size": out_path.stat().st_size,
-        "format": "PANN checkpoint {'model': state_dict}",
-    }
-    write_manifest(out_path, manifest)
-    return manifest
+    return obtain_checkpoint("PANN Cnn14 checkpoint", out_path, local_path, url, backbone="pann_cnn14",
+                             weights="PANNs Cnn14 (AudioSet), mAP 0.431", fmt="PANN checkpoint {'model': state_dict}",
+                             validate=_validate_pann, hint=hint, expected_size=expected_size,
+                             expected_sha256=expected_sha256, timeout=timeout)

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from ..transforms import KINETICS_MEAN, KINETICS_STD, video_to_tensor
-from ..weights import local_or_download, load_state_checked, load_torch_checkpoint, write_manifest
+from ..weights import load_state_checked, load_torch_checkpoint, obtain_checkpoint
 from .i3d import load_kinetics400_labels
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,6 @@ def obtain_pytorchvideo(
     """
     if name not in PYTORCHVIDEO_URLS:
         raise ValueError(f"unknown pytorchvideo backbone {name!r}; choose one of {sorted(PYTORCHVIDEO_URLS)}")
-    out_path = Path(out_path)
     url = url or PYTORCHVIDEO_URLS[name]
     file_name = url.rsplit("/", 1)[-1]
     hint = (
@@ -148,16 +147,7 @@ def obtain_pytorchvideo(
     def validate(path: Path) -> None:
         build_pytorchvideo_backbone(name, weights_path=path)
 
-    sha, origin = local_or_download(f"{name} checkpoint", local_path, url, out_path, None, expected_sha256,
-                                     timeout, validate, hint)
-    manifest = {
-        "backbone": name,
-        "weights": f"pytorchvideo model zoo Kinetics-400 ({file_name})",
-        "source": origin,
-        "file": out_path.name,
-        "sha256": sha,
-        "size": out_path.stat().st_size,
-        "format": "pytorchvideo checkpoint {'model_state': state_dict}",
-    }
-    write_manifest(out_path, manifest)
-    return manifest
+    return obtain_checkpoint(f"{name} checkpoint", out_path, local_path, url, backbone=name,
+                             weights=f"pytorchvideo model zoo Kinetics-400 ({file_name})",
+                             fmt="pytorchvideo checkpoint {'model_state': state_dict}", validate=validate, hint=hint,
+                             expected_sha256=expected_sha256, timeout=timeout)
