@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,11 @@ class SynthConfig:
     max_shift: int = 1
     base: float = 0.5
     distractor_runs: bool = True
+    train_draws: int = 1  # a data-size study, not difficulty: each training video K times (see _draw_id)
+
+    def __post_init__(self) -> None:
+        if self.train_draws < 1:
+            raise ValueError(f"train_draws must be >= 1, got {self.train_draws}")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -160,6 +165,28 @@ class _Planter:
         return out["visual"], out["audio"], facts
 
 
+def _draw_id(vid: str, k: int) -> str:
+    """The id of draw ``k`` of a training video: draw 0 is the video itself, draw k >= 1 is
+    ``<vid>_draw<k>``, the same labels with features drawn afresh (same dataset-wide basis and
+    cue directions, new scene, drift, noise, delay and distractors). ``train_draws = K`` thus
+    gives K times the training videos while the test videos stay the real split's: what the
+    model would learn from more videos of the same label statistics."""
+    return vid if k == 0 else f"{vid}_draw{k}"
+
+
+def _plant(planter: "_Planter", cfg: SynthConfig, v: VideoAnnotation, split: str, strength: np.ndarray,
+           dataset: str, items: list, videos: dict, lists: dict, facts: dict) -> None:
+    """Plant one labelled video (and, in the training split, its ``train_draws - 1`` extra draws)."""
+    for k in range(cfg.train_draws if split == "train" else 1):
+        ann = v if k == 0 else replace(v, vid=_draw_id(v.vid, k), aliases=())
+        vis, aud, f = planter.video(ann.vid, ann.domain, strength)
+        items.append(_item(ann, split, vis, aud, dataset))
+        videos[ann.vid] = ann
+        if k > 0:
+            lists[ann.domain]["train"].append(ann.vid)
+        facts["shifts"][str(f["shift"])] = facts["shifts"].get(str(f["shift"]), 0) + 1
+
+
 def _split_lists(splits_file: Path, dataset: str, domains: list[str] | None) -> dict:
     with open(splits_file, encoding="utf-8") as fh:
         splits = json.load(fh)[dataset]
@@ -167,7 +194,7 @@ def _split_lists(splits_file: Path, dataset: str, domains: list[str] | None) -> 
     missing = [d for d in domains if d not in splits]
     if missing:
         raise ValueError(f"{splits_file}: no split lists for {missing} (has {sorted(splits)})")
-    return {d: splits[d] for d in domains}
+    return {d: {part: list(vids) for part, vids in splits[d].items()} for d in domains}  # copies: draws are appended
 
 
 @dataclass
@@ -209,10 +236,8 @@ def plant_youtube(labels_root: str | os.PathLike, splits_file: str | os.PathLike
     for v in read_authors(labels_root).videos:
         if v.vid not in split_of or v.domain not in lists:
             continue
-        vis, aud, f = planter.video(v.vid, v.domain, v.label.astype(float))
-        items.append(_item(v, split_of[v.vid], vis, aud, "youtube_highlights"))
-        videos[v.vid] = v
-        facts["shifts"][str(f["shift"])] = facts["shifts"].get(str(f["shift"]), 0) + 1
+        _plant(planter, cfg, v, split_of[v.vid], v.label.astype(float), "youtube_highlights", items, videos, lists,
+               facts)
     return Planted("youtube_highlights", items, videos, lists, [], facts, planter.unit_cues())
 
 
@@ -223,6 +248,9 @@ def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.Pat
     a video carry the stronger cue) where it is a positive of the binary label (mean above the
     video's median), 0 elsewhere."""
     cfg = cfg or SynthConfig()
+    if cfg.train_draws != 1:
+        raise ValueError("train_draws: only for youtube_highlights (the TVSum bench copies lighthouse's label "
+                         "files, which cannot name the extra draws)")
     anns = [v for f in labels_files for v in read_lighthouse_jsonl(f, "tvsum").videos]
     domains = sorted({v.domain for v in anns})
     lists = _split_lists(Path(splits_file), "tvsum", domains)
@@ -235,10 +263,7 @@ def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.Pat
             continue
         mean = v.scores.mean(axis=1)  # [T] mean annotator score in [1, 5]
         strength = np.where(v.label > 0, 0.5 + 0.5 * np.clip((mean - 1.0) / 4.0, 0.0, 1.0), 0.0)
-        vis, aud, f = planter.video(v.vid, v.domain, strength)
-        items.append(_item(v, split_of[v.vid], vis, aud, "tvsum"))
-        videos[v.vid] = v
-        facts["shifts"][str(f["shift"])] = facts["shifts"].get(str(f["shift"]), 0) + 1
+        _plant(planter, cfg, v, split_of[v.vid], strength, "tvsum", items, videos, lists, facts)
     return Planted("tvsum", items, videos, lists, [Path(f) for f in labels_files], facts, planter.unit_cues())
 
 

@@ -47,6 +47,30 @@ def test_youtube_plant_uses_the_real_labels_and_umt_split(parkour, shared_data):
     assert not np.array_equal(other.items[0].visual, it.visual)
 
 
+def test_train_draws_add_fresh_draws_of_the_training_videos_only(parkour, shared_data, tmp_path):
+    """train_draws = 3: every training video twice more under a new id, same labels, new
+    features, listed in the written train split; the test videos unchanged."""
+    more = plant_youtube(shared_data / "youtube_highlights", shared_data / "splits" / "umt_splits.json", ["parkour"],
+                         cfg=SynthConfig(train_draws=3))
+    base_train = sorted(it.vid for it in parkour.items if it.split == "train")
+    train = {it.vid: it for it in more.items if it.split == "train"}
+    assert sorted(train) == sorted(base_train + [f"{v}_draw{k}" for v in base_train for k in (1, 2)])
+    test = {it.vid: it for it in more.items if it.split == "test"}
+    assert sorted(test) == sorted(it.vid for it in parkour.items if it.split == "test")
+    v = base_train[0]
+    np.testing.assert_array_equal(train[f"{v}_draw1"].labels, train[v].labels)
+    assert not np.array_equal(train[f"{v}_draw1"].visual, train[v].visual)
+    original = next(it for it in parkour.items if it.vid == v)
+    np.testing.assert_array_equal(train[v].visual, original.visual)  # draw 0 is the K = 1 video itself
+    write_planted(more, tmp_path, SynthConfig(train_draws=3), 0)
+    lists = json.loads((tmp_path / "annotations" / "umt_splits.json").read_text())["youtube_highlights"]["parkour"]
+    anno = json.loads((tmp_path / "annotations" / "youtube_anno.json").read_text())
+    assert sorted(lists["train"]) == sorted(train) and f"{v}_draw2" in anno
+    assert (tmp_path / "features" / "audio_features" / f"{v}_draw2.npy").is_file()
+    with pytest.raises(ValueError, match="train_draws"):
+        SynthConfig(train_draws=0)
+
+
 def test_planted_cues_follow_the_rules():
     """Highlights carry the cue in both modalities (audio shifted by the video's delay),
     distractors in one modality only; nothing else carries it."""
