@@ -343,17 +343,47 @@ def cue_oracle_scores(planted: Planted, item: VideoItem) -> dict[str, np.ndarray
     return {"visual": _neighbour_sum(c_v), "audio_visual": _neighbour_sum(np.minimum(c_v, _neighbour_max(c_a)))}
 
 
-def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0.1) -> dict:
-    """The difficulty of ``planted``: the test split's umt mAP of random scores (mean and std over
-    ``draws`` seeded draws: the protocol's chance level) and of a per-segment linear probe, per
-    domain: scikit-learn's logistic regression (L2, ``C``, fitted to convergence) on the
-    training segments' ``[visual; audio]`` features after a whitened PCA to ``pca_dim``
-    components fitted on the same segments, scored on the test segments; and the ceilings of
-    :func:`cue_oracle_scores` (scores that know the cue directions), visual only and both
-    modalities: the room a model has, and how much of it needs the audio."""
+def with_context(x: np.ndarray) -> np.ndarray:
+    """[T, D] -> [T, 3D]: each segment's row beside its two neighbours' (t, t-1, t+1; an edge
+    repeats itself)."""
+    prev = np.concatenate([x[:1], x[:-1]])
+    nxt = np.concatenate([x[1:], x[-1:]])
+    return np.concatenate([x, prev, nxt], axis=1)
+
+
+def _probe(planted: Planted, featurize, pca_dim: int, C: float) -> dict[str, list[float]]:
+    """Per domain, scikit-learn's logistic regression (L2, ``C``) on the training segments'
+    features ``featurize(pcas, item) -> [T, F]``, where ``pcas`` maps a modality (``visual``,
+    ``audio``, ``both`` = [visual; audio]) to a whitened PCA to ``pca_dim`` components fitted on
+    the domain's training segments; returns the test videos' scores."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
+    scores: dict[str, list[float]] = {}
+    for domain in sorted({it.domain for it in planted.items}):
+        train = [it for it in planted.items if it.split == "train" and it.domain == domain]
+        raw = {"visual": np.concatenate([it.visual for it in train]), "audio": np.concatenate([it.audio for it in train])}
+        raw["both"] = np.concatenate([raw["visual"], raw["audio"]], 1)  # [N, Dv + Da]
+        pcas = {m: PCA(min(pca_dim, x.shape[0] - 1), whiten=True, random_state=0).fit(x) for m, x in raw.items()}
+        x = np.concatenate([featurize(pcas, it) for it in train])
+        y = np.concatenate([it.labels for it in train])  # [N]
+        clf = LogisticRegression(C=C, max_iter=5000).fit(x, y)
+        for it in planted.items:
+            if it.split == "test" and it.domain == domain:
+                scores[it.vid] = clf.decision_function(featurize(pcas, it)).tolist()
+    return scores
+
+
+def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0.1) -> dict:
+    """The difficulty of ``planted``: the test split's umt mAP of random scores (mean and std over
+    ``draws`` seeded draws: the protocol's chance level); of a per-segment linear probe, per
+    domain: scikit-learn's logistic regression (L2, ``C``, fitted to convergence) on the
+    training segments' ``[visual; audio]`` features after a whitened PCA to ``pca_dim``
+    components fitted on the same segments, scored on the test segments; of the same probe with
+    +-1 segment of context on each modality's own whitened PCA, visual only and both modalities
+    (how much of the audio's share a learner finds from this many training videos); and the
+    ceilings of :func:`cue_oracle_scores` (scores that know the cue directions), visual only and
+    both modalities: the room a model has, and how much of it needs the audio."""
     test = [it for it in planted.items if it.split == "test"]
     table = items_table(test)
     chance = []
@@ -361,22 +391,22 @@ def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0
         rng = np.random.default_rng(d)
         preds = {it.vid: rng.random(it.num_segments).tolist() for it in test}
         chance.append(metrics.evaluate(planted.dataset, table, preds, protocol="umt")["mAP"])
-    probe: dict[str, list[float]] = {}
-    for domain in sorted({it.domain for it in planted.items}):
-        train = [it for it in planted.items if it.split == "train" and it.domain == domain]
-        x = np.concatenate([np.concatenate([it.visual, it.audio], 1) for it in train])  # [N, Dv + Da]
-        y = np.concatenate([it.labels for it in train])  # [N]
-        pca = PCA(min(pca_dim, x.shape[0] - 1), whiten=True, random_state=0).fit(x)
-        clf = LogisticRegression(C=C, max_iter=5000).fit(pca.transform(x), y)
-        for it in test:
-            if it.domain == domain:
-                probe[it.vid] = clf.decision_function(pca.transform(np.concatenate([it.visual, it.audio], 1))).tolist()
-    res = metrics.evaluate(planted.dataset, table, probe, protocol="umt")
+
+    def umt(scores: dict) -> dict:
+        return metrics.evaluate(planted.dataset, table, scores, protocol="umt")
+
+    res = umt(_probe(planted, lambda p, it: p["both"].transform(np.concatenate([it.visual, it.audio], 1)), pca_dim, C))
+    ctx_v = umt(_probe(planted, lambda p, it: with_context(p["visual"].transform(it.visual)), pca_dim, C))
+    ctx_av = umt(_probe(planted, lambda p, it: np.concatenate([with_context(p["visual"].transform(it.visual)),
+                                                               with_context(p["audio"].transform(it.audio))], 1),
+                        pca_dim, C))
     oracle_scores = {it.vid: cue_oracle_scores(planted, it) for it in test}
-    oracle = {kind: float(metrics.evaluate(planted.dataset, table, {v: sc[kind].tolist() for v, sc in oracle_scores.items()},
-                                           protocol="umt")["mAP"]) for kind in ("visual", "audio_visual")}
+    oracle = {kind: float(umt({v: sc[kind].tolist() for v, sc in oracle_scores.items()})["mAP"])
+              for kind in ("visual", "audio_visual")}
     return {"dataset": planted.dataset, "chance_umt_mAP": float(np.mean(chance)), "chance_std": float(np.std(chance)),
             "linear_probe_umt_mAP": float(res["mAP"]),
             "linear_probe_per_domain": {k: float(v) for k, v in res["per_domain"].items()},
+            "context_probe_visual_umt_mAP": float(ctx_v["mAP"]),
+            "context_probe_audio_visual_umt_mAP": float(ctx_av["mAP"]),
             "cue_oracle_visual_umt_mAP": oracle["visual"], "cue_oracle_audio_visual_umt_mAP": oracle["audio_visual"],
             "test_videos": len(test)}

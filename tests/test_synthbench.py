@@ -20,6 +20,7 @@ from pipeline.synthbench import (
     cue_oracle_scores,
     plant_tvsum,
     plant_youtube,
+    with_context,
     write_planted,
 )
 
@@ -171,6 +172,14 @@ def test_calibration_reports_chance_and_a_probe_above_it(parkour):
     # the cue oracle: above chance, and the audio is needed to tell highlights from distractor runs
     assert cal["cue_oracle_visual_umt_mAP"] > cal["chance_umt_mAP"] + 0.1
     assert cal["cue_oracle_audio_visual_umt_mAP"] > cal["cue_oracle_visual_umt_mAP"]
+    # the context probes: each above chance
+    assert cal["context_probe_visual_umt_mAP"] > cal["chance_umt_mAP"] + 0.05
+    assert cal["context_probe_audio_visual_umt_mAP"] > cal["chance_umt_mAP"] + 0.05
+
+
+def test_with_context_by_hand():
+    x = np.array([[1.0], [2.0], [3.0]])
+    np.testing.assert_array_equal(with_context(x), [[1, 1, 2], [2, 1, 3], [3, 2, 3]])  # t, t-1, t+1
 
 
 def test_cue_oracle_scores_by_hand():
