@@ -69,6 +69,9 @@ class ModelConfig:
         scale, spectrum kept) | pca_whiten (each component to unit variance) | standardize |
         none (the paper-literal plain linear layer on raw features).
     input_dropout: dropout on the normalised inputs (not stated).
+    input_noise: in training only, Gaussian noise of this std added to the normalised inputs
+        (``pca`` scales them to unit mean variance, so 0.5 is half a typical component's
+        spread; not stated in the paper; 0 = none).
     d_model: width d of every embedding (paper: 256).
     num_heads: attention heads of every attention block (not stated in the paper).
     num_layers: intra-modality self-attention blocks per modality (not stated).
@@ -98,6 +101,7 @@ class ModelConfig:
     input_norm: str = "pca"
     input_dim: int = 64
     input_dropout: float = 0.0
+    input_noise: float = 0.0
     d_model: int = 256
     num_heads: int = 8
     num_layers: int = 1
@@ -128,6 +132,8 @@ class ModelConfig:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.d_model % self.num_heads:
             raise ValueError(f"model.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+        if self.input_noise < 0:
+            raise ValueError(f"model.input_noise must be >= 0, got {self.input_noise}")
         if self.input_dim < 1 or self.context < 0 or self.rel_pos_max < 0 or self.rel_pos_slope < 0:
             raise ValueError("model.input_dim must be >= 1; context, rel_pos_max and rel_pos_slope >= 0")
         if not (0.0 <= self.input_dropout < 1.0 and 0.0 <= self.dropout < 1.0):
@@ -277,6 +283,7 @@ class Stream(nn.Module):
         d = cfg.d_model
         self.inputs = InputStage(in_dim, cfg.input_norm, cfg.input_dim)
         self.in_drop = nn.Dropout(cfg.input_dropout)
+        self.input_noise = cfg.input_noise
         self.proj = nn.Linear(self.inputs.out_dim, d)
         self.sinusoidal = cfg.pos_encoding == "sinusoidal"
         self.layers = nn.ModuleList(
@@ -298,7 +305,10 @@ class Stream(nn.Module):
 
     def forward(self, feats: torch.Tensor, valid: torch.Tensor, domain_emb: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = feats.shape
-        x = self.proj(self.in_drop(self.inputs(feats)))  # [B, T, d]
+        x = self.inputs(feats)  # [B, T, k] normalised
+        if self.training and self.input_noise > 0:
+            x = x + self.input_noise * torch.randn_like(x)
+        x = self.proj(self.in_drop(x))  # [B, T, d]
         if self.sinusoidal:
             x = x + sinusoidal_positions(T, x.shape[-1], x.device)[None]
         if domain_emb is not None:

@@ -398,3 +398,19 @@ def test_new_model_params_are_validated():
         ModelConfig(rel_pos_init="alibi")
     with pytest.raises(ValueError, match="input_dim"):
         ModelConfig(input_dim=0)
+
+
+def test_input_noise_perturbs_training_passes_only():
+    """input_noise > 0: two training passes on the same input differ, evaluation passes do not;
+    input_noise = 0: training passes are identical too (dropout 0)."""
+    v, a, m, am = inputs()
+    for noise, differs in ((0.5, True), (0.0, False)):
+        torch.manual_seed(0)
+        model = build_model(tiny(input_noise=noise), DV, DA)
+        model.train()
+        s1, s2 = model(v, a, m, am)["score"], model(v, a, m, am)["score"]
+        assert (not torch.allclose(s1, s2)) == differs
+        model.eval()
+        assert torch.equal(model(v, a, m, am)["score"], model(v, a, m, am)["score"])
+    with pytest.raises(ValueError, match="input_noise"):
+        tiny(input_noise=-0.1)
