@@ -3,6 +3,8 @@
 - ``hpcl_loss``: supervised, dense, segment-to-segment contrastive loss inside each video (eq. 3).
 - ``hard_pair_rank_loss``: hinge loss on the hard pairs around label boundaries (eq. 4).
 - ``ce_loss``: binary cross-entropy on every classifier head (eq. 5).
+- ``av_agreement_loss``: label-free audio-visual correspondence between the two streams (not in
+  the paper; ``loss.lambda_av``, off by default).
 
 Shapes: ``B`` videos in a batch, ``T`` segments (padded), ``D`` embedding size. ``mask`` is
 ``[B, T]`` bool with True on real segments; padded positions never count in any loss.
@@ -166,3 +168,39 @@ def ce_loss(
         term = torch.where(m, bce, torch.zeros_like(bce)).sum() / m.sum().clamp_min(1)
         total = term if total is None else total + term
     return total
+
+
+def av_agreement_loss(
+    emb_v: torch.Tensor, emb_a: torch.Tensor, mask: torch.Tensor, audio_mask: torch.Tensor,
+    tau: float = 0.1, window: int = 1,
+) -> torch.Tensor:
+    """Label-free audio-visual correspondence inside each video (not in the paper).
+
+    emb_v, emb_a [B, T, D] (L2-normalised here); mask [B, T] real segments; audio_mask [B, T]
+    segments with audio. For a visual segment t, the audio segments within ``window`` of t are
+    positives and the other audio segments of its video negatives (InfoNCE over several
+    positives, ``-log sum_pos exp(s/tau) / sum_all exp(s/tau)``, ``s`` the cosine similarity),
+    and symmetrically for an audio segment: the streams learn what the two modalities share
+    within a segment or so (a delay of up to ``window`` segments tolerated), which is what tells
+    a highlight from a one-modality distractor. Mean over the queries that have a positive and a
+    negative (0 if none).
+    """
+    if emb_v.shape != emb_a.shape or emb_v.dim() != 3 or mask.shape != emb_v.shape[:2]:
+        raise ValueError(f"expected emb_v, emb_a [B, T, D] and masks [B, T], got {tuple(emb_v.shape)}, "
+                         f"{tuple(emb_a.shape)}, {tuple(mask.shape)}")
+    T = emb_v.shape[1]
+    valid = mask.to(torch.bool) & audio_mask.to(torch.bool)  # [B, T] both modalities present
+    sim = F.normalize(emb_v, dim=-1) @ F.normalize(emb_a, dim=-1).transpose(1, 2) / tau  # [B, Tv, Ta]
+    t = torch.arange(T, device=emb_v.device)
+    near = (t[:, None] - t[None, :]).abs() <= window  # [T, T]
+    pair = valid[:, :, None] & valid[:, None, :]  # [B, T, T]
+    pos, allowed = pair & near[None], pair
+    total, count = sim.new_zeros(()), sim.new_zeros(())
+    for s, p, a in ((sim, pos, allowed), (sim.transpose(1, 2), pos.transpose(1, 2), allowed.transpose(1, 2))):
+        neg_inf = torch.full_like(s, -1e4)  # finite: rows without any key keep finite gradients
+        lse_pos = torch.logsumexp(torch.where(p, s, neg_inf), dim=-1)  # [B, T]
+        lse_all = torch.logsumexp(torch.where(a, s, neg_inf), dim=-1)  # [B, T]
+        q = p.any(-1) & (a & ~p).any(-1)  # [B, T] queries with a positive and a negative
+        total = total + torch.where(q, lse_all - lse_pos, torch.zeros_like(lse_all)).sum()
+        count = count + q.sum()
+    return total / count.clamp_min(1)

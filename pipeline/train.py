@@ -58,7 +58,7 @@ from . import metrics
 from .align import VideoItem
 from .batching import collate, items_table, length_batches, padding_ratio, predict
 from .device import resolve_device, set_cpu_threads
-from .losses import ce_loss, hard_pair_rank_loss, hpcl_loss
+from .losses import av_agreement_loss, ce_loss, hard_pair_rank_loss, hpcl_loss
 from .model import ModelConfig, build_model
 from .paths import check_id
 
@@ -83,7 +83,9 @@ class TrainConfig:
     1 is fastest for these small models on a shared 2-core machine).
     loss: lambda_ce, lambda_hpcl, lambda_rank (eq. 6 weights), tau (HPCL temperature, not
     stated in the paper), margin and region (hard-pair hinge margin and L), ce_target
-    (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets).
+    (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets),
+    lambda_av and av_window (a label-free audio-visual correspondence term, not in the paper:
+    ``losses.av_agreement_loss``; 0 = off).
     """
 
     optimizer: str = "adam"
@@ -107,6 +109,8 @@ class TrainConfig:
     margin: float = 0.7
     region: int = 3
     ce_target: str = "binary"
+    lambda_av: float = 0.0
+    av_window: int = 1
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw"):
@@ -230,6 +234,9 @@ def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], d
         else:
             l_rank = zero
         loss = cfg.lambda_ce * l_ce + cfg.lambda_hpcl * l_hpcl + cfg.lambda_rank * l_rank
+        if cfg.lambda_av and "emb_v" in out and "emb_a" in out:  # the two-stream variants only
+            loss = loss + cfg.lambda_av * av_agreement_loss(out["emb_v"], out["emb_a"], b["mask"], b["audio_mask"],
+                                                            cfg.tau, cfg.av_window)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

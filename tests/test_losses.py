@@ -222,3 +222,30 @@ def test_losses_reject_bad_shapes():
         hard_pair_rank_loss(torch.zeros(1, 4, 2), torch.zeros(1, 4), torch.ones(1, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="head 'v'"):
         ce_loss({"v": torch.zeros(1, 3)}, torch.zeros(1, 4))
+
+
+def test_av_agreement_loss_by_hand():
+    """T = 3 orthonormal segments, the audio equal to the visual: cosine similarity is the identity."""
+    import math
+
+    from pipeline.losses import av_agreement_loss
+
+    e = torch.eye(3)[None]  # [1, 3, 3]
+    full = torch.ones(1, 3, dtype=torch.bool)
+    got = av_agreement_loss(e, e.clone(), full, full, tau=1.0, window=0)
+    assert got.item() == pytest.approx(math.log(math.e + 2) - 1)  # one positive (itself), two negatives
+    # window 1: segments 0 and 2 have positives {t, 1} and one negative; segment 1 has no negative
+    got = av_agreement_loss(e, e.clone(), full, full, tau=1.0, window=1)
+    assert got.item() == pytest.approx(math.log(math.e + 2) - math.log(math.e + 1))
+    # no audio on segment 2: it is neither a query nor a key
+    audio = torch.tensor([[True, True, False]])
+    got = av_agreement_loss(e, e.clone(), full, audio, tau=1.0, window=0)
+    assert got.item() == pytest.approx(math.log(math.e + 1) - 1)
+    # one valid segment: no query has a negative -> 0, with finite gradients
+    v = e.clone().requires_grad_(True)
+    one = torch.tensor([[True, False, False]])
+    loss = av_agreement_loss(v, e.clone(), one, full, tau=0.1, window=1)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(v.grad).all()
+    with pytest.raises(ValueError, match="emb_v"):
+        av_agreement_loss(e, e[:, :2], full, full)
