@@ -389,3 +389,18 @@ def test_tvsum_from_segment_table_through_align_train_evaluate(tmp_path):
     m = evaluate_run(items, tmp_path / "models", mcfg, "tvsum", table, tmp_path / "pred.jsonl", tmp_path / "m.json")
     assert set(m["umt"]["per_domain"]) == {"VT", "BK"} and m["num_videos"] == 2
     assert 0.0 <= m["umt"]["mAP"] <= 1.0 and 0.0 <= m["standard"]["mAP"] <= 1.0
+
+
+def test_lambda_av_trains_the_two_stream_variants_only(tmp_path):
+    """loss.lambda_av adds the audio-visual correspondence term where both streams exist (co_av
+    trains differently) and is a no-op for a single-stream variant (v_only trains identically)."""
+    items = planted_items(3, 1)
+
+    def losses(variant: str, lambda_av: float) -> list[float]:
+        h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant}),
+                          TrainConfig(epochs=2, batch_size=2, folds=3, seeds=[0], lambda_av=lambda_av, **CPU),
+                          tmp_path / f"{variant}{lambda_av}", "youtube_highlights", progress=False)
+        return [r["loss"] for r in h["groups"]["dog"]["runs"][0]["epochs"]]
+
+    assert losses("co_av", 1.0) != losses("co_av", 0.0)
+    assert losses("v_only", 1.0) == losses("v_only", 0.0)
