@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "label sequences with synthetic 2048-d visual and audio features (cues planted in part of "
                        "the highlights, audio delayed up to a segment, single-modality distractors) under OUT "
                        "(data/raw/<dataset>), for `dvc repro` with features.source umt | lighthouse. "
-                       "--calibrate prints the chance level and a per-segment linear probe's test mAP.")
+                       "--calibrate prints the test mAP of random scores (chance), a per-segment linear probe, a "
+                       "context probe (visual only and both modalities) and the cue oracle. --config "
+                       "'{\"train_draws\": K}' plants each training video K times (a data-size study).")
     p.add_argument("dataset", choices=["youtube_highlights", "tvsum"])
     p.add_argument("--labels", required=True, nargs="+",
                    help="youtube_highlights: the authors' release folder; tvsum: lighthouse jsonl file(s)")

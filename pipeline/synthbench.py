@@ -28,7 +28,11 @@ Feature model, per video of T segments and per modality m (visual, audio), D = 2
 ``calibrate`` reports the chance level (random scores, several draws) and a per-segment linear
 probe (scikit-learn's logistic regression on the training videos' whitened PCA-64 features,
 scored on the test videos): the defaults (``cue = 0.3``) put the probe between 0.70 and 0.80
-umt mAP on the two YouTube Highlights domains used in README. Everything is seeded: the same arguments give the same files.
+umt mAP on the two YouTube Highlights domains used in README; it also reports a context probe
+(each modality's whitened PCA-64 with +-1 segment of context, visual only and both) and the cue
+oracle (:func:`cue_oracle_scores`). ``train_draws = K`` plants each training video K times with
+fresh features, a data-size study (:func:`_draw_id`). Everything is seeded: the same arguments
+give the same files.
 """
 
 from __future__ import annotations
