@@ -185,7 +185,7 @@ def av_agreement_loss(
     a highlight from a one-modality distractor. Mean over the queries that have a positive and a
     negative (0 if none).
     """
-    if emb_v.shape != emb_a.shape or emb_v.dim() != 3 or mask.shape != emb_v.shape[:2]:
+    if emb_v.shape != emb_a.shape or emb_v.dim() != 3 or not mask.shape == audio_mask.shape == emb_v.shape[:2]:
         raise ValueError(f"expected emb_v, emb_a [B, T, D] and masks [B, T], got {tuple(emb_v.shape)}, "
                          f"{tuple(emb_a.shape)}, {tuple(mask.shape)}")
     T = emb_v.shape[1]

@@ -355,26 +355,27 @@ def with_context(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, prev, nxt], axis=1)
 
 
-def _probe(planted: Planted, featurize, pca_dim: int, C: float) -> dict[str, list[float]]:
-    """Per domain, scikit-learn's logistic regression (L2, ``C``) on the training segments'
-    features ``featurize(pcas, item) -> [T, F]``, where ``pcas`` maps a modality (``visual``,
-    ``audio``, ``both`` = [visual; audio]) to a whitened PCA to ``pca_dim`` components fitted on
-    the domain's training segments; returns the test videos' scores."""
+def _probes(planted: Planted, featurizers: list, pca_dim: int, C: float) -> list[dict[str, list[float]]]:
+    """Per domain and per featurizer, scikit-learn's logistic regression (L2, ``C``) on the
+    training segments' features ``featurize(pcas, item) -> [T, F]``, where ``pcas`` maps a
+    modality (``visual``, ``audio``, ``both`` = [visual; audio]) to a whitened PCA to ``pca_dim``
+    components fitted once per domain on its training segments; returns, per featurizer, the
+    test videos' scores."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
-    scores: dict[str, list[float]] = {}
+    scores: list[dict[str, list[float]]] = [{} for _ in featurizers]
     for domain in sorted({it.domain for it in planted.items}):
         train = [it for it in planted.items if it.split == "train" and it.domain == domain]
         raw = {"visual": np.concatenate([it.visual for it in train]), "audio": np.concatenate([it.audio for it in train])}
         raw["both"] = np.concatenate([raw["visual"], raw["audio"]], 1)  # [N, Dv + Da]
         pcas = {m: PCA(min(pca_dim, x.shape[0] - 1), whiten=True, random_state=0).fit(x) for m, x in raw.items()}
-        x = np.concatenate([featurize(pcas, it) for it in train])
         y = np.concatenate([it.labels for it in train])  # [N]
-        clf = LogisticRegression(C=C, max_iter=5000).fit(x, y)
-        for it in planted.items:
-            if it.split == "test" and it.domain == domain:
-                scores[it.vid] = clf.decision_function(featurize(pcas, it)).tolist()
+        for featurize, out in zip(featurizers, scores):
+            clf = LogisticRegression(C=C, max_iter=5000).fit(np.concatenate([featurize(pcas, it) for it in train]), y)
+            for it in planted.items:
+                if it.split == "test" and it.domain == domain:
+                    out[it.vid] = clf.decision_function(featurize(pcas, it)).tolist()
     return scores
 
 
@@ -399,11 +400,15 @@ def calibrate(planted: Planted, draws: int = 10, pca_dim: int = 64, C: float = 0
     def umt(scores: dict) -> dict:
         return metrics.evaluate(planted.dataset, table, scores, protocol="umt")
 
-    res = umt(_probe(planted, lambda p, it: p["both"].transform(np.concatenate([it.visual, it.audio], 1)), pca_dim, C))
-    ctx_v = umt(_probe(planted, lambda p, it: with_context(p["visual"].transform(it.visual)), pca_dim, C))
-    ctx_av = umt(_probe(planted, lambda p, it: np.concatenate([with_context(p["visual"].transform(it.visual)),
-                                                               with_context(p["audio"].transform(it.audio))], 1),
-                        pca_dim, C))
+    def visual_ctx(p, it):
+        return with_context(p["visual"].transform(it.visual))
+
+    def both_ctx(p, it):
+        return np.concatenate([visual_ctx(p, it), with_context(p["audio"].transform(it.audio))], 1)
+
+    res, ctx_v, ctx_av = (umt(sc) for sc in _probes(
+        planted, [lambda p, it: p["both"].transform(np.concatenate([it.visual, it.audio], 1)), visual_ctx, both_ctx],
+        pca_dim, C))
     oracle_scores = {it.vid: cue_oracle_scores(planted, it) for it in test}
     oracle = {kind: float(umt({v: sc[kind].tolist() for v, sc in oracle_scores.items()})["mAP"])
               for kind in ("visual", "audio_visual")}
