@@ -61,6 +61,7 @@ from .device import resolve_device, set_cpu_threads
 from .losses import av_agreement_loss, ce_loss, hard_pair_rank_loss, hpcl_loss
 from .model import ModelConfig, build_model
 from .paths import check_id
+from .selection import group_plan, kfold_splits, mean_curve, optimistic, pooled_curves, split_validation
 
 SHARED_GROUP = "shared"
 SELECTIONS = ("kfold", "holdout", "fixed")
@@ -147,50 +148,6 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------ splits
-
-
-def _by_domain(items: list[VideoItem]) -> dict[str, list[VideoItem]]:
-    out: dict[str, list[VideoItem]] = {}
-    for it in sorted(items, key=lambda it: it.vid):
-        out.setdefault(it.domain, []).append(it)
-    return out
-
-
-def split_validation(train_items: list[VideoItem], val_fraction: float, seed: int) -> tuple[list, list]:
-    """Carve validation videos from each domain's training videos (``holdout``; rule in the
-    module docstring). Returns (train, val), each sorted by vid."""
-    train, val = [], []
-    for domain, vids in sorted(_by_domain(train_items).items()):
-        n = len(vids)
-        n_val = 0 if n < 2 or val_fraction == 0 else min(n - 1, max(1, math.floor(val_fraction * n + 0.5)))
-        rng = np.random.default_rng([seed, zlib.crc32(domain.encode())])
-        held = set(rng.permutation(n)[:n_val].tolist())
-        for i, it in enumerate(vids):
-            (val if i in held else train).append(it)
-    return sorted(train, key=lambda it: it.vid), sorted(val, key=lambda it: it.vid)
-
-
-def kfold_splits(train_items: list[VideoItem], folds: int, seed: int) -> list[tuple[list, list]]:
-    """K folds of the training videos, per domain: each domain's videos (sorted by vid, then a
-    permutation seeded by (seed, domain)) are dealt to ``min(folds, n)`` folds in turn; the number
-    of folds is ``min(folds, smallest n)`` so every fold holds every domain (leave-one-out when a
-    domain has fewer videos than ``folds``). Returns [(train, val)] per fold, sorted by vid.
-    Raises if a domain has fewer than 2 videos."""
-    domains = _by_domain(train_items)
-    k = min([folds, *(len(v) for v in domains.values())])
-    if k < 2:
-        small = min(domains, key=lambda d: len(domains[d]))
-        raise ValueError(f"domain {small!r} has {len(domains[small])} training video(s): k-fold needs 2 or more")
-    assignment: dict[str, int] = {}
-    for domain, vids in sorted(domains.items()):
-        rng = np.random.default_rng([seed, zlib.crc32(domain.encode())])
-        for rank, i in enumerate(rng.permutation(len(vids)).tolist()):
-            assignment[vids[i].vid] = rank % k
-    ordered = sorted(train_items, key=lambda it: it.vid)
-    return [
-        ([it for it in ordered if assignment[it.vid] != f], [it for it in ordered if assignment[it.vid] == f])
-        for f in range(k)
-    ]
 
 
 def _run_seed(seed: int, *names: object) -> int:
@@ -321,35 +278,6 @@ def train_run(
 # ------------------------------------------------------------------ one group
 
 
-def _mean_curve(curves: list[list[float | None]]) -> list[float | None]:
-    out = []
-    for values in zip(*curves):
-        vals = [v for v in values if v is not None]
-        out.append(float(np.mean(vals)) if vals else None)
-    return out
-
-
-def _optimistic(records: list[dict]) -> dict | None:
-    tested = [r for r in records if r["test_mAP"] is not None]
-    if not tested:
-        return None
-    top = max(tested, key=lambda r: (r["test_mAP"], -r["epoch"]))  # earliest on ties
-    return {"epoch": top["epoch"], "mAP": top["test_mAP"], "per_domain": top["test_per_domain"]}
-
-
-def _group_plan(train: list[VideoItem], cfg: TrainConfig) -> tuple[str, str | None, int]:
-    """(selection, note, folds) of one group: kfold / holdout fall back to fixed where a domain
-    has one training video (or holdout holds out nothing)."""
-    per_domain_n = {d: len(v) for d, v in _by_domain(train).items()}
-    if cfg.selection in ("kfold", "holdout") and min(per_domain_n.values()) < 2:
-        return "fixed", "a domain has 1 training video: no validation possible, fixed epoch budget", 0
-    if cfg.selection == "holdout" and cfg.val_fraction == 0:
-        return "fixed", "holdout with val_fraction 0: no validation videos, fixed epoch budget", 0
-    if cfg.selection == "kfold":
-        return "kfold", None, min([cfg.folds, *per_domain_n.values()])
-    return cfg.selection, None, 0
-
-
 class _GroupRunner:
     """The runs of one group: its cross-validation (per seed) and its final runs (per seed).
 
@@ -360,7 +288,7 @@ class _GroupRunner:
                  progress: bool) -> None:
         self.name, self.train, self.test, self.domain_index = name, train, test, domain_index
         self.model_cfg, self.cfg, self.out_dir, self.dataset, self.device = model_cfg, cfg, out_dir, dataset, device
-        self.selection, self.note, self.n_folds = _group_plan(train, cfg)
+        self.selection, self.note, self.n_folds = group_plan(train, cfg)
         self.progress = progress
         self.bar: tqdm | None = None
         self.timing: dict[str, list[float]] = {"seconds_per_epoch": [], "eval_seconds_per_epoch": [], "padding_ratio": []}
@@ -394,7 +322,7 @@ class _GroupRunner:
             for f, (tr, va) in enumerate(kfold_splits(self.train, self.cfg.folds, seed)):
                 run = self._run(tr, _run_seed(seed, self.name, "fold", f), self.cfg.epochs, val=va)
                 curves.append([r["val_mAP"] for r in run["records"]])
-            self.cv[seed] = {"folds": len(curves), "curve": _mean_curve(curves), "curves": curves}
+            self.cv[seed] = {"folds": len(curves), "curve": mean_curve(curves), "curves": curves}
         self._close()
 
     def finish(self, pooled: dict[int, dict] | None = None) -> dict:
@@ -433,15 +361,15 @@ class _GroupRunner:
             checkpoints.append(ckpt.as_posix())
             final_records.append(run["records"])
             seeds_out.append({"seed": seed, "selected_epoch": epoch, "epochs": run["records"],
-                              "test_best_epoch_optimistic": _optimistic(run["records"]), **extra})
+                              "test_best_epoch_optimistic": optimistic(run["records"]), **extra})
         cv_summary: dict = {}
         if self.selection == "kfold":
             cv_summary = {"folds": self.n_folds, "mAP": float(np.mean([r["cv"]["mAP"] for r in seeds_out])),
                           "mAP_std": float(np.std([r["cv"]["mAP"] for r in seeds_out])),
-                          "curve": _mean_curve(seed_curves), "scope": "pooled" if pooled is not None else "group"}
+                          "curve": mean_curve(seed_curves), "scope": "pooled" if pooled is not None else "group"}
         self._close()
         _write_curves(out_dir / "curves" / f"{name}.tsv", final_records,
-                      _mean_curve(seed_curves) if seed_curves else None)
+                      mean_curve(seed_curves) if seed_curves else None)
         dv, da = self.train[0].visual.shape[1], self.train[0].audio.shape[1]
         return {
             "domains": sorted(self.domain_index),
@@ -463,16 +391,6 @@ class _GroupRunner:
             "padding_ratio": float(np.mean(self.timing["padding_ratio"])),
             "runs_trained": len(self.timing["seconds_per_epoch"]),
         }
-
-
-def pooled_curves(runners: list["_GroupRunner"], seeds: list[int]) -> dict[int, dict]:
-    """``selection_scope: pooled``: per seed, the mean over the cross-validated groups of their
-    mean validation curves -> {seed: {"curve", "groups"}} (empty when no group cross-validates)."""
-    cv = [r for r in runners if r.selection == "kfold"]
-    if not cv:
-        return {}
-    return {seed: {"curve": _mean_curve([r.cv[seed]["curve"] for r in cv]), "groups": [r.name for r in cv]}
-            for seed in seeds}
 
 
 def _write_curves(path: Path, final_records: list[list[dict]], val_curve: list | None) -> None:

@@ -15,14 +15,8 @@ from pipeline.evaluation import evaluate_run
 from pipeline.metrics import read_predictions
 from pipeline.model import ModelConfig, build_model
 from pipeline.batching import items_table, length_batches, padding_ratio, predict
-from pipeline.train import (
-    TrainConfig,
-    kfold_splits,
-    load_checkpoint,
-    load_group_models,
-    split_validation,
-    train_dataset,
-)
+from pipeline.selection import kfold_splits, split_validation
+from pipeline.train import TrainConfig, load_checkpoint, load_group_models, train_dataset
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

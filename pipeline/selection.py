@@ -1,0 +1,106 @@
+"""Model selection without the test split: the validation splits (``kfold``, ``holdout``), the
+choice of each model group's selection rule, and the validation curves the epoch count is
+chosen from (see ``pipeline.train``'s module docstring for the procedure).
+
+Pure functions over the aligned items and the runs' records; ``pipeline.train`` runs the models.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .align import VideoItem
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+
+def by_domain(items: list[VideoItem]) -> dict[str, list[VideoItem]]:
+    out: dict[str, list[VideoItem]] = {}
+    for it in sorted(items, key=lambda it: it.vid):
+        out.setdefault(it.domain, []).append(it)
+    return out
+
+
+def split_validation(train_items: list[VideoItem], val_fraction: float, seed: int) -> tuple[list, list]:
+    """Carve validation videos from each domain's training videos (``holdout``; the rule is in
+    ``pipeline.train``'s module docstring). Returns (train, val), each sorted by vid."""
+    train, val = [], []
+    for domain, vids in sorted(by_domain(train_items).items()):
+        n = len(vids)
+        n_val = 0 if n < 2 or val_fraction == 0 else min(n - 1, max(1, math.floor(val_fraction * n + 0.5)))
+        rng = np.random.default_rng([seed, zlib.crc32(domain.encode())])
+        held = set(rng.permutation(n)[:n_val].tolist())
+        for i, it in enumerate(vids):
+            (val if i in held else train).append(it)
+    return sorted(train, key=lambda it: it.vid), sorted(val, key=lambda it: it.vid)
+
+
+def kfold_splits(train_items: list[VideoItem], folds: int, seed: int) -> list[tuple[list, list]]:
+    """K folds of the training videos, per domain: each domain's videos (sorted by vid, then a
+    permutation seeded by (seed, domain)) are dealt to ``min(folds, n)`` folds in turn; the number
+    of folds is ``min(folds, smallest n)`` so every fold holds every domain (leave-one-out when a
+    domain has fewer videos than ``folds``). Returns [(train, val)] per fold, sorted by vid.
+    Raises if a domain has fewer than 2 videos."""
+    domains = by_domain(train_items)
+    k = min([folds, *(len(v) for v in domains.values())])
+    if k < 2:
+        small = min(domains, key=lambda d: len(domains[d]))
+        raise ValueError(f"domain {small!r} has {len(domains[small])} training video(s): k-fold needs 2 or more")
+    assignment: dict[str, int] = {}
+    for domain, vids in sorted(domains.items()):
+        rng = np.random.default_rng([seed, zlib.crc32(domain.encode())])
+        for rank, i in enumerate(rng.permutation(len(vids)).tolist()):
+            assignment[vids[i].vid] = rank % k
+    ordered = sorted(train_items, key=lambda it: it.vid)
+    return [
+        ([it for it in ordered if assignment[it.vid] != f], [it for it in ordered if assignment[it.vid] == f])
+        for f in range(k)
+    ]
+
+
+
+
+def mean_curve(curves: list[list[float | None]]) -> list[float | None]:
+    out = []
+    for values in zip(*curves):
+        vals = [v for v in values if v is not None]
+        out.append(float(np.mean(vals)) if vals else None)
+    return out
+
+
+def optimistic(records: list[dict]) -> dict | None:
+    tested = [r for r in records if r["test_mAP"] is not None]
+    if not tested:
+        return None
+    top = max(tested, key=lambda r: (r["test_mAP"], -r["epoch"]))  # earliest on ties
+    return {"epoch": top["epoch"], "mAP": top["test_mAP"], "per_domain": top["test_per_domain"]}
+
+
+def group_plan(train: list[VideoItem], cfg: TrainConfig) -> tuple[str, str | None, int]:
+    """(selection, note, folds) of one group: kfold / holdout fall back to fixed where a domain
+    has one training video (or holdout holds out nothing)."""
+    per_domain_n = {d: len(v) for d, v in by_domain(train).items()}
+    if cfg.selection in ("kfold", "holdout") and min(per_domain_n.values()) < 2:
+        return "fixed", "a domain has 1 training video: no validation possible, fixed epoch budget", 0
+    if cfg.selection == "holdout" and cfg.val_fraction == 0:
+        return "fixed", "holdout with val_fraction 0: no validation videos, fixed epoch budget", 0
+    if cfg.selection == "kfold":
+        return "kfold", None, min([cfg.folds, *per_domain_n.values()])
+    return cfg.selection, None, 0
+
+
+
+
+def pooled_curves(runners: list, seeds: list[int]) -> dict[int, dict]:
+    """``selection_scope: pooled``: per seed, the mean over the cross-validated groups of their
+    mean validation curves -> {seed: {"curve", "groups"}} (empty when no group cross-validates)."""
+    cv = [r for r in runners if r.selection == "kfold"]
+    if not cv:
+        return {}
+    return {seed: {"curve": mean_curve([r.cv[seed]["curve"] for r in cv]), "groups": [r.name for r in cv]}
+            for seed in seeds}
