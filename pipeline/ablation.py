@@ -30,6 +30,7 @@ SETTINGS: dict[str, tuple[dict, str]] = {
     "a_only": ({"model.variant": "a_only"}, "audio stream only (Table 3)"),
     "av": ({"model.variant": "av"}, "concatenated features, one stream (Table 3)"),
     "cr_av": ({"model.variant": "cr_av"}, "plain cross-attention (Table 3)"),
+    "late_av": ({"model.variant": "late_av"}, "v_only and a_only trained independently, logits summed (not in the paper)"),
     "co_av": ({}, "the paper's model, params.yaml as committed"),
     "co_av_ce": ({"loss.lambda_hpcl": 0.0, "loss.lambda_rank": 0.0}, "co_av without the contrastive terms (Table 4)"),
     "co_av_no_pos": ({"model.pos_encoding": "none"}, "co_av without a position code"),

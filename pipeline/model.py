@@ -29,7 +29,12 @@ Variants (``variant``; paper section 4.2, Table 3):
   intra-modality stream and one head;
 - ``cr_av``: as ``co_av`` but the cross-modality block is plain cross-attention (visual queries
   over the T audio keys/values, audio queries over the T visual ones);
-- ``co_av``: the paper's model. In the single-stream variants ``fusion`` has no effect.
+- ``co_av``: the paper's model. In the single-stream variants ``fusion`` has no effect;
+- ``late_av`` (not in the paper, a baseline): a ``v_only`` and an ``a_only`` model side by side,
+  trained independently (each stream learns from its own head and its own contrastive terms:
+  ``out["contrastive_embs"]``), scored by the weighted sum of their logits
+  ``w_v * l_v + w_a * l_a`` (log-odds add: a segment needs both modalities' evidence to rank
+  first, where a probability average rewards either one).
 
 Masks: ``mask`` [B, T] (True = real segment) keeps padding out of every attention's keys and
 out of every pooled mean; ``audio_mask`` [B, T] (True = the segment has audio) additionally
@@ -51,7 +56,7 @@ import torch.nn.functional as F
 from .baselines import LinearBaseline
 from .inputs import INPUT_NORMS, InputStage
 
-VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av", "linear", "linear_ctx")
+VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av", "late_av", "linear", "linear_ctx")
 GLOBAL_INITS = ("random", "mean", "none")
 FUSIONS = ("late", "early")
 POS_ENCODINGS = ("relative", "sinusoidal", "none")
@@ -63,6 +68,7 @@ class ModelConfig:
     """The ``model:`` section of params.yaml (flat; every field is a key there).
 
     variant: v_only | a_only | av | cr_av | co_av (paper Table 3; co_av is the paper's model);
+        late_av: two independent single-modality models, logits summed (not in the paper);
         linear | linear_ctx: the per-segment baselines of ``pipeline.baselines``.
     input_norm, input_dim: the per-modality input stage before the projection
         (``pipeline.inputs``; not stated in the paper): pca (``input_dim`` components, one
@@ -94,7 +100,8 @@ class ModelConfig:
         projected training segments (``HPCLModel.fit_inputs``); none: no global context.
     fusion: late | early (paper Table 6).
     w_co, w_v, w_a: late-fusion weights of the co-occurrence, intra-visual and intra-audio
-        heads (the paper's "weighted sum"; values not stated: equal by default).
+        heads (the paper's "weighted sum"; values not stated: equal by default); ``late_av``
+        weighs its two logits by w_v and w_a.
     """
 
     variant: str = "co_av"
@@ -370,15 +377,17 @@ class HPCLModel(nn.Module):
                early: "fused"; single-stream variants: "v", "a" or "av"),
       "head_masks" {head: [B, T] bool}: where a head is valid beyond ``mask`` (audio head),
       "emb_v" / "emb_a" [B, T, d]: intra-modality outputs (when the variant has the stream),
-      "emb" [B, T, D]: the contrastive embedding (concatenation of the intra-modality outputs).
+      "emb" [B, T, D]: the contrastive embedding (concatenation of the intra-modality outputs),
+      "contrastive_embs" (``late_av`` only) [[B, T, d], [B, T, d]]: the embeddings the
+               contrastive terms apply to one by one, so that they do not couple the streams.
     """
 
     def __init__(self, cfg: ModelConfig, visual_dim: int, audio_dim: int, num_domains: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         v = cfg.variant
-        self.stream_v = Stream(visual_dim, cfg) if v in ("v_only", "cr_av", "co_av") else None
-        self.stream_a = Stream(audio_dim, cfg) if v in ("a_only", "cr_av", "co_av") else None
+        self.stream_v = Stream(visual_dim, cfg) if v in ("v_only", "cr_av", "co_av", "late_av") else None
+        self.stream_a = Stream(audio_dim, cfg) if v in ("a_only", "cr_av", "co_av", "late_av") else None
         self.stream_av = Stream(visual_dim + audio_dim, cfg) if v == "av" else None
         self.cross = CrossModal(cfg, "co" if v == "co_av" else "cr") if v in ("cr_av", "co_av") else None
         self.domain_emb = nn.Embedding(num_domains, cfg.d_model) if num_domains > 1 else None
@@ -387,6 +396,8 @@ class HPCLModel(nn.Module):
             self.heads = nn.ModuleDict({"fused": nn.Linear(4 * d, 1)})
         elif self.cross is not None:
             self.heads = nn.ModuleDict({"co": nn.Linear(2 * d, 1), "v": nn.Linear(d, 1), "a": nn.Linear(d, 1)})
+        elif v == "late_av":
+            self.heads = nn.ModuleDict({"v": nn.Linear(d, 1), "a": nn.Linear(d, 1)})
         else:
             self.heads = nn.ModuleDict({{"v_only": "v", "a_only": "a", "av": "av"}[v]: nn.Linear(d, 1)})
         self.fusion_weights = {"co": cfg.w_co, "v": cfg.w_v, "a": cfg.w_a}
@@ -438,12 +449,20 @@ class HPCLModel(nn.Module):
                 feats["co"] = torch.cat([co_v, co_a], dim=-1)  # [B, T, 2d]
                 feats["v"], feats["a"] = fv, fa
                 out["head_masks"]["a"] = audio_mask
+        elif self.cfg.variant == "late_av":  # two independent models: no shared term reaches both streams
+            feats["v"], feats["a"] = out["emb_v"], out["emb_a"]
+            out["head_masks"]["a"] = audio_mask
+            out["contrastive_embs"] = [out["emb_v"], out["emb_a"]]
         else:
             name = next(iter(self.heads))
             feats[name] = out["emb_" + name]
         logits = {k: self.heads[k](f).squeeze(-1) for k, f in feats.items()}  # {head: [B, T]}
         out["logits"] = logits
-        out["score"] = self._fuse(logits, audio_mask)  # [B, T]
+        if self.cfg.variant == "late_av":  # weighted sum of log-odds; no audio: the visual logit alone
+            out["score"] = self.cfg.w_v * logits["v"] + self.cfg.w_a * torch.where(
+                audio_mask, logits["a"], torch.zeros_like(logits["a"]))  # [B, T]
+        else:
+            out["score"] = self._fuse(logits, audio_mask)  # [B, T]
         return out
 
     def _fuse(self, logits: dict[str, torch.Tensor], audio_mask: torch.Tensor) -> torch.Tensor:

@@ -171,33 +171,39 @@ def _fit_inputs(model: torch.nn.Module, train: list[VideoItem], device: torch.de
     model.fit_inputs(visual, audio, audio_mask)
 
 
+def training_loss(out: dict, b: dict, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """The loss of one batch (paper eq. 6, plus ``lambda_av`` where set) from the model's output
+    ``out`` and the collated batch ``b`` -> {"loss", "loss_ce", "loss_hpcl", "loss_rank"}.
+
+    The contrastive terms apply to ``out["contrastive_embs"]`` one by one where the model gives
+    them (``late_av``: each stream its own terms), else to ``out["emb"]``."""
+    zero = torch.zeros((), device=b["labels"].device)
+    target = b["targets"] if cfg.ce_target == "regression" else b["labels"].float()  # [B, T]
+    l_ce = ce_loss(out["logits"], target, b["mask"], out["head_masks"])
+    embs = out.get("contrastive_embs") or ([out["emb"]] if out["emb"] is not None else [])  # [B, T, D] each
+    l_hpcl = sum((hpcl_loss(e, b["labels"], b["mask"], tau=cfg.tau) for e in embs), zero) if cfg.lambda_hpcl else zero
+    l_rank = (sum((hard_pair_rank_loss(e, b["labels"], b["mask"], margin=cfg.margin, region=cfg.region)
+                   for e in embs), zero) if cfg.lambda_rank else zero)
+    loss = cfg.lambda_ce * l_ce + cfg.lambda_hpcl * l_hpcl + cfg.lambda_rank * l_rank
+    if cfg.lambda_av and "emb_v" in out and "emb_a" in out and "contrastive_embs" not in out:  # co_av, cr_av
+        loss = loss + cfg.lambda_av * av_agreement_loss(out["emb_v"], out["emb_a"], b["mask"], b["audio_mask"],
+                                                        cfg.tau, cfg.av_window)
+    return {"loss": loss, "loss_ce": l_ce, "loss_hpcl": l_hpcl, "loss_rank": l_rank}
+
+
 def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], domain_index, cfg: TrainConfig,
                  device: torch.device) -> dict[str, float]:
     """One pass over ``batches`` of ``train`` -> mean loss terms over the batches."""
     model.train()
     sums = {"loss": 0.0, "loss_ce": 0.0, "loss_hpcl": 0.0, "loss_rank": 0.0}
-    zero = torch.zeros((), device=device)
     for idx in batches:
         b = collate([train[i] for i in idx], domain_index, device)
         out = model(b["visual"], b["audio"], b["mask"], b["audio_mask"], b["domain"])
-        target = b["targets"] if cfg.ce_target == "regression" else b["labels"].float()  # [B, T]
-        l_ce = ce_loss(out["logits"], target, b["mask"], out["head_masks"])
-        if out["emb"] is not None and cfg.lambda_hpcl:
-            l_hpcl = hpcl_loss(out["emb"], b["labels"], b["mask"], tau=cfg.tau)
-        else:
-            l_hpcl = zero
-        if out["emb"] is not None and cfg.lambda_rank:
-            l_rank = hard_pair_rank_loss(out["emb"], b["labels"], b["mask"], margin=cfg.margin, region=cfg.region)
-        else:
-            l_rank = zero
-        loss = cfg.lambda_ce * l_ce + cfg.lambda_hpcl * l_hpcl + cfg.lambda_rank * l_rank
-        if cfg.lambda_av and "emb_v" in out and "emb_a" in out:  # the two-stream variants only
-            loss = loss + cfg.lambda_av * av_agreement_loss(out["emb_v"], out["emb_a"], b["mask"], b["audio_mask"],
-                                                            cfg.tau, cfg.av_window)
+        terms = training_loss(out, b, cfg)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        terms["loss"].backward()
         opt.step()
-        for key, value in (("loss", loss), ("loss_ce", l_ce), ("loss_hpcl", l_hpcl), ("loss_rank", l_rank)):
+        for key, value in terms.items():
             sums[key] += float(value.detach())
     return {k: v / max(len(batches), 1) for k, v in sums.items()}
 

@@ -188,15 +188,61 @@ def test_every_ablation_runs(variant, global_init, fusion):
         "v_only": {"v"}, "a_only": {"a"}, "av": {"av"},
         "cr_av": {"co", "v", "a"} if fusion == "late" else {"fused"},
         "co_av": {"co", "v", "a"} if fusion == "late" else {"fused"},
+        "late_av": {"v", "a"},
     }[variant]
     assert set(out["logits"]) == expected_heads
-    assert out["emb"].shape == (2, 7, 32 if variant in ("cr_av", "co_av") else 16)
-    assert ("emb_v" in out) == (variant in ("v_only", "cr_av", "co_av"))
-    assert ("emb_a" in out) == (variant in ("a_only", "cr_av", "co_av"))
+    assert out["emb"].shape == (2, 7, 32 if variant in ("cr_av", "co_av", "late_av") else 16)
+    assert ("emb_v" in out) == (variant in ("v_only", "cr_av", "co_av", "late_av"))
+    assert ("emb_a" in out) == (variant in ("a_only", "cr_av", "co_av", "late_av"))
     if len(expected_heads) == 1:
         torch.testing.assert_close(out["score"], next(iter(out["logits"].values())))
     assert (model.stream_v is None or model.stream_v.glob is None) == (global_init == "none" or model.stream_v is None)
     out["score"].sum().backward()
+
+
+def test_late_av_scores_by_the_weighted_sum_of_its_two_logits():
+    """late_av: score = w_v * l_v + w_a * l_a, the visual logit alone where a segment has no audio."""
+    torch.manual_seed(0)
+    model = build_model(tiny(variant="late_av", w_v=1.0, w_a=0.5), DV, DA).eval()
+    visual, audio, mask, amask = inputs()
+    amask[0, 3] = False
+    with torch.no_grad():
+        out = model(visual, audio, mask, amask)
+    lv, la = out["logits"]["v"], out["logits"]["a"]
+    for b, t in ((0, 0), (0, 6), (1, 2)):
+        assert out["score"][b, t].item() == pytest.approx(lv[b, t].item() + 0.5 * la[b, t].item(), abs=1e-6)
+    assert out["score"][0, 3].item() == pytest.approx(lv[0, 3].item(), abs=1e-6)
+    assert out["head_masks"]["a"][0, 3].item() is False
+
+
+def test_late_av_streams_train_independently():
+    """The whole training loss (CE and both contrastive terms on each stream's own embedding) gives
+    the visual stream the same gradient whatever the audio is, and the audio stream the same
+    whatever the visual is; in co_av the shared terms couple them."""
+    from pipeline.train import TrainConfig, training_loss
+
+    visual, audio, mask, amask = inputs()
+    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
+    batch = {"labels": labels, "targets": labels.float(), "mask": mask, "audio_mask": amask}
+    cfg = TrainConfig(lambda_hpcl=0.3, lambda_rank=0.1)
+
+    def grads(variant: str, v: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = build_model(tiny(variant=variant), DV, DA)
+        training_loss(model(v, a, mask, amask), batch, cfg)["loss"].backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    base, new_audio, new_visual = (grads("late_av", visual, audio), grads("late_av", visual, audio * 3 + 1),
+                                   grads("late_av", visual * 3 + 1, audio))
+    for name, g in base.items():
+        if name.startswith(("stream_v.", "heads.v.")):
+            torch.testing.assert_close(new_audio[name], g, msg=name)
+            assert not torch.allclose(new_visual[name], g), name
+        if name.startswith(("stream_a.", "heads.a.")):
+            torch.testing.assert_close(new_visual[name], g, msg=name)
+            assert not torch.allclose(new_audio[name], g), name
+    coupled = grads("co_av", visual, audio), grads("co_av", visual, audio * 3 + 1)
+    assert not torch.allclose(coupled[0]["stream_v.proj.weight"], coupled[1]["stream_v.proj.weight"])
 
 
 def test_single_stream_variants_ignore_the_other_modality():
