@@ -173,7 +173,8 @@ def _fit_inputs(model: torch.nn.Module, train: list[VideoItem], device: torch.de
 
 def training_loss(out: dict, b: dict, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """The loss of one batch (paper eq. 6, plus ``lambda_av`` where set) from the model's output
-    ``out`` and the collated batch ``b`` -> {"loss", "loss_ce", "loss_hpcl", "loss_rank"}.
+    ``out`` and the collated batch ``b`` -> {"loss", "loss_ce", "loss_hpcl", "loss_rank", "loss_av"}
+    (each term unweighted; "loss" the weighted sum).
 
     The contrastive terms apply to ``out["contrastive_embs"]`` one by one where the model gives
     them (``late_av``: each stream its own terms), else to ``out["emb"]``."""
@@ -184,18 +185,18 @@ def training_loss(out: dict, b: dict, cfg: TrainConfig) -> dict[str, torch.Tenso
     l_hpcl = sum((hpcl_loss(e, b["labels"], b["mask"], tau=cfg.tau) for e in embs), zero) if cfg.lambda_hpcl else zero
     l_rank = (sum((hard_pair_rank_loss(e, b["labels"], b["mask"], margin=cfg.margin, region=cfg.region)
                    for e in embs), zero) if cfg.lambda_rank else zero)
-    loss = cfg.lambda_ce * l_ce + cfg.lambda_hpcl * l_hpcl + cfg.lambda_rank * l_rank
-    if cfg.lambda_av and "emb_v" in out and "emb_a" in out and "contrastive_embs" not in out:  # co_av, cr_av
-        loss = loss + cfg.lambda_av * av_agreement_loss(out["emb_v"], out["emb_a"], b["mask"], b["audio_mask"],
-                                                        cfg.tau, cfg.av_window)
-    return {"loss": loss, "loss_ce": l_ce, "loss_hpcl": l_hpcl, "loss_rank": l_rank}
+    joint = "emb_v" in out and "emb_a" in out and "contrastive_embs" not in out  # co_av, cr_av
+    l_av = (av_agreement_loss(out["emb_v"], out["emb_a"], b["mask"], b["audio_mask"], cfg.tau, cfg.av_window)
+            if cfg.lambda_av and joint else zero)
+    loss = cfg.lambda_ce * l_ce + cfg.lambda_hpcl * l_hpcl + cfg.lambda_rank * l_rank + cfg.lambda_av * l_av
+    return {"loss": loss, "loss_ce": l_ce, "loss_hpcl": l_hpcl, "loss_rank": l_rank, "loss_av": l_av}
 
 
 def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], domain_index, cfg: TrainConfig,
                  device: torch.device) -> dict[str, float]:
     """One pass over ``batches`` of ``train`` -> mean loss terms over the batches."""
     model.train()
-    sums = {"loss": 0.0, "loss_ce": 0.0, "loss_hpcl": 0.0, "loss_rank": 0.0}
+    sums = {"loss": 0.0, "loss_ce": 0.0, "loss_hpcl": 0.0, "loss_rank": 0.0, "loss_av": 0.0}
     for idx in batches:
         b = collate([train[i] for i in idx], domain_index, device)
         out = model(b["visual"], b["audio"], b["mask"], b["audio_mask"], b["domain"])

@@ -386,15 +386,21 @@ def test_tvsum_from_segment_table_through_align_train_evaluate(tmp_path):
 
 
 def test_lambda_av_trains_the_two_stream_variants_only(tmp_path):
-    """loss.lambda_av adds the audio-visual correspondence term where both streams exist (co_av
-    trains differently) and is a no-op for a single-stream variant (v_only trains identically)."""
+    """loss.lambda_av adds the audio-visual correspondence term where both streams are trained
+    jointly (co_av trains differently, and history.json records the term as loss_av) and is a
+    no-op for a single-stream variant and for late_av, whose streams stay independent."""
     items = planted_items(3, 1)
 
-    def losses(variant: str, lambda_av: float) -> list[float]:
+    def epochs(variant: str, lambda_av: float) -> list[dict]:
         h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant}),
                           TrainConfig(epochs=2, batch_size=2, folds=3, seeds=[0], lambda_av=lambda_av, **CPU),
                           tmp_path / f"{variant}{lambda_av}", "youtube_highlights", progress=False)
-        return [r["loss"] for r in h["groups"]["dog"]["runs"][0]["epochs"]]
+        return h["groups"]["dog"]["runs"][0]["epochs"]
 
-    assert losses("co_av", 1.0) != losses("co_av", 0.0)
-    assert losses("v_only", 1.0) == losses("v_only", 0.0)
+    on, off = epochs("co_av", 1.0), epochs("co_av", 0.0)
+    assert [r["loss"] for r in on] != [r["loss"] for r in off]
+    assert all(r["loss_av"] > 0 for r in on) and all(r["loss_av"] == 0 for r in off)
+    for variant in ("v_only", "late_av"):
+        on, off = epochs(variant, 1.0), epochs(variant, 0.0)
+        assert [r["loss"] for r in on] == [r["loss"] for r in off]
+        assert all(r["loss_av"] == 0 for r in on)
