@@ -32,6 +32,8 @@ SETTINGS: dict[str, tuple[dict, str]] = {
     "cr_av": ({"model.variant": "cr_av"}, "plain cross-attention (Table 3)"),
     "late_av": ({"model.variant": "late_av"}, "v_only and a_only trained independently, logits summed (not in the paper)"),
     "co_av": ({}, "the paper's model, params.yaml as committed"),
+    "co_av_joint": ({"model.stream_training": "joint", "model.fusion_score": "probability"},
+                    "co_av trained end to end, heads' probabilities averaged (the default until 2026-12-02)"),
     "co_av_ce": ({"loss.lambda_hpcl": 0.0, "loss.lambda_rank": 0.0}, "co_av without the contrastive terms (Table 4)"),
     "co_av_no_pos": ({"model.pos_encoding": "none"}, "co_av without a position code"),
     "co_av_zero_bias": ({"model.rel_pos_init": "zero"}, "co_av with the relative bias starting at zero"),

@@ -59,6 +59,8 @@ from .inputs import INPUT_NORMS, InputStage
 VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av", "late_av", "linear", "linear_ctx")
 GLOBAL_INITS = ("random", "mean", "none")
 FUSIONS = ("late", "early")
+FUSION_SCORES = ("logit", "probability")
+STREAM_TRAININGS = ("own", "joint")
 POS_ENCODINGS = ("relative", "sinusoidal", "none")
 REL_POS_INITS = ("locality", "zero")
 
@@ -102,6 +104,17 @@ class ModelConfig:
     w_co, w_v, w_a: late-fusion weights of the co-occurrence, intra-visual and intra-audio
         heads (the paper's "weighted sum"; values not stated: equal by default); ``late_av``
         weighs its two logits by w_v and w_a.
+    fusion_score: logit | probability: what late fusion sums (not stated in the paper).
+        logit: ``sum_k w_k l_k``, log-odds add, so a segment with evidence in several heads
+        ranks above one with evidence in one; probability: the logit of ``sum_k w_k p_k /
+        sum_k w_k``, which rewards evidence in any one head. Either way the audio head does not
+        count on segments without audio. ``late_av`` always sums logits.
+    stream_training: own | joint (cr_av, co_av; not stated in the paper). joint: the
+        cross-modality block and the contrastive terms on the concatenated embedding
+        back-propagate into both streams. own: each stream learns from its own head and its own
+        contrastive terms, as a single-modality model would, and the cross-modality block and
+        its head learn on top of them without back-propagating into them (``lambda_av`` then
+        has no effect).
     """
 
     variant: str = "co_av"
@@ -125,12 +138,16 @@ class ModelConfig:
     w_co: float = 1.0
     w_v: float = 1.0
     w_a: float = 1.0
+    fusion_score: str = "logit"
+    stream_training: str = "own"
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("variant", VARIANTS),
             ("global_init", GLOBAL_INITS),
             ("fusion", FUSIONS),
+            ("fusion_score", FUSION_SCORES),
+            ("stream_training", STREAM_TRAININGS),
             ("pos_encoding", POS_ENCODINGS),
             ("rel_pos_init", REL_POS_INITS),
             ("input_norm", INPUT_NORMS),
@@ -442,7 +459,11 @@ class HPCLModel(nn.Module):
         out["emb"] = torch.cat(embs, dim=-1)  # [B, T, D] D = d or 2d
         if self.cross is not None:
             fv, fa = out["emb_v"], out["emb_a"]
-            co_v, co_a = self.cross(fv, fa, mask, audio_mask)  # [B, T, d] each
+            if self.cfg.stream_training == "own":  # the streams learn from their own heads and terms
+                co_v, co_a = self.cross(fv.detach(), fa.detach(), mask, audio_mask)  # [B, T, d] each
+                out["contrastive_embs"] = [fv, fa]
+            else:
+                co_v, co_a = self.cross(fv, fa, mask, audio_mask)  # [B, T, d] each
             if self.cfg.fusion == "early":
                 feats["fused"] = torch.cat([co_v, co_a, fv, fa], dim=-1)  # [B, T, 4d]
             else:
@@ -458,27 +479,30 @@ class HPCLModel(nn.Module):
             feats[name] = out["emb_" + name]
         logits = {k: self.heads[k](f).squeeze(-1) for k, f in feats.items()}  # {head: [B, T]}
         out["logits"] = logits
-        if self.cfg.variant == "late_av":  # weighted sum of log-odds; no audio: the visual logit alone
-            out["score"] = self.cfg.w_v * logits["v"] + self.cfg.w_a * torch.where(
-                audio_mask, logits["a"], torch.zeros_like(logits["a"]))  # [B, T]
-        else:
-            out["score"] = self._fuse(logits, audio_mask)  # [B, T]
+        rule = "logit" if self.cfg.variant == "late_av" else self.cfg.fusion_score
+        out["score"] = self._fuse(logits, audio_mask, rule)  # [B, T]
         return out
 
-    def _fuse(self, logits: dict[str, torch.Tensor], audio_mask: torch.Tensor) -> torch.Tensor:
-        """Late fusion: logit of p = sum_k w_k sigmoid(l_k) / sum_k w_k, computed in log space.
+    def _fuse(self, logits: dict[str, torch.Tensor], audio_mask: torch.Tensor, rule: str) -> torch.Tensor:
+        """Late fusion of the heads' logits {head: [B, T]} -> [B, T].
 
-        The audio head's weight is 0 on segments without audio (unless it is the only head with
-        a nonzero weight). One head: its own logit.
+        logit: ``sum_k w_k l_k``. probability: the logit of ``p = sum_k w_k sigmoid(l_k) /
+        sum_k w_k``, computed in log space. The audio head's weight is 0 on segments without
+        audio (unless it is the only head with a nonzero weight). One head: its own logit.
         """
         if len(logits) == 1:
             return next(iter(logits.values()))
-        log_p, log_q = [], []
+        weights = {}
         for name, l in logits.items():
             w = torch.full_like(l, float(self.fusion_weights[name]))  # [B, T]
-            if name == "a" and self.fusion_weights["co"] + self.fusion_weights["v"] > 0:
+            if name == "a" and sum(self.fusion_weights[k] for k in logits if k != "a") > 0:
                 w = torch.where(audio_mask, w, torch.zeros_like(w))
-            lw = torch.log(w)  # -inf where the weight is 0
+            weights[name] = w
+        if rule == "logit":
+            return sum(weights[k] * l for k, l in logits.items())  # [B, T]
+        log_p, log_q = [], []
+        for name, l in logits.items():
+            lw = torch.log(weights[name])  # -inf where the weight is 0
             log_p.append(lw + F.logsigmoid(l))
             log_q.append(lw + F.logsigmoid(-l))
         # the normaliser sum_k w_k cancels in log p - log (1 - p)

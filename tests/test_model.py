@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -133,11 +134,33 @@ def test_audio_mask_excludes_silent_segments_from_keys_and_fusion():
     torch.testing.assert_close(out["emb_a"][0, keep], ref["emb_a"][0, keep])
     torch.testing.assert_close(out["emb_v"], ref["emb_v"])
     assert torch.equal(out["head_masks"]["a"], amask)
-    # on silent segments the fused score ignores the audio head: 2-head fusion of co and v
-    p = (torch.sigmoid(ref["logits"]["co"]) + torch.sigmoid(ref["logits"]["v"])) / 2
-    torch.testing.assert_close(torch.sigmoid(ref["score"][0, ~keep]), p[0, ~keep])
-    p3 = (torch.sigmoid(ref["logits"]["co"]) + torch.sigmoid(ref["logits"]["v"]) + torch.sigmoid(ref["logits"]["a"])) / 3
-    torch.testing.assert_close(torch.sigmoid(ref["score"][0, keep]), p3[0, keep])
+    # on silent segments the fused score ignores the audio head (default fusion_score: logit sum)
+    lg = ref["logits"]
+    torch.testing.assert_close(ref["score"][0, ~keep], (lg["co"] + lg["v"])[0, ~keep])
+    torch.testing.assert_close(ref["score"][0, keep], (lg["co"] + lg["v"] + lg["a"])[0, keep])
+
+
+def test_fusion_scores_by_hand():
+    """Late fusion with weights (w_co, w_v, w_a) = (1, 0.5, 2): logit = the weighted sum of the
+    logits; probability = the logit of the weighted mean of the probabilities; the audio head
+    drops out on a segment without audio under both rules."""
+    visual, audio, mask, _ = inputs(B=1, T=4)
+    amask = torch.tensor([[True, False, True, True]])
+    for rule in ("logit", "probability"):
+        torch.manual_seed(0)
+        model = build_model(tiny(fusion_score=rule, w_co=1.0, w_v=0.5, w_a=2.0), DV, DA).eval()
+        with torch.no_grad():
+            out = model(visual, audio, mask, amask)
+        co, v, a = (out["logits"][k][0].tolist() for k in ("co", "v", "a"))
+        sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+        for t in range(4):
+            if rule == "logit":
+                want = co[t] + 0.5 * v[t] + (2.0 * a[t] if t != 1 else 0.0)
+            else:
+                num = sig(co[t]) + 0.5 * sig(v[t]) + (2.0 * sig(a[t]) if t != 1 else 0.0)
+                p = num / (3.5 if t != 1 else 1.5)
+                want = math.log(p / (1 - p))
+            assert out["score"][0, t].item() == pytest.approx(want, abs=1e-5), (rule, t)
 
 
 @pytest.mark.parametrize("variant", ["a_only", "cr_av", "co_av"])
@@ -215,10 +238,11 @@ def test_late_av_scores_by_the_weighted_sum_of_its_two_logits():
     assert out["head_masks"]["a"][0, 3].item() is False
 
 
-def test_late_av_streams_train_independently():
-    """The whole training loss (CE and both contrastive terms on each stream's own embedding) gives
-    the visual stream the same gradient whatever the audio is, and the audio stream the same
-    whatever the visual is; in co_av the shared terms couple them."""
+@pytest.mark.parametrize("variant", ["late_av", "co_av"])
+def test_streams_train_on_their_own(variant):
+    """late_av, and co_av with stream_training: own (the default): the whole training loss (CE and
+    the contrastive terms on each stream's own embedding) gives the visual stream (and its head)
+    the same gradient whatever the audio is, and the audio stream the same whatever the visual is."""
     from pipeline.train import TrainConfig, training_loss
 
     visual, audio, mask, amask = inputs()
@@ -232,8 +256,8 @@ def test_late_av_streams_train_independently():
         training_loss(model(v, a, mask, amask), batch, cfg)["loss"].backward()
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
-    base, new_audio, new_visual = (grads("late_av", visual, audio), grads("late_av", visual, audio * 3 + 1),
-                                   grads("late_av", visual * 3 + 1, audio))
+    base, new_audio, new_visual = (grads(variant, visual, audio), grads(variant, visual, audio * 3 + 1),
+                                   grads(variant, visual * 3 + 1, audio))
     for name, g in base.items():
         if name.startswith(("stream_v.", "heads.v.")):
             torch.testing.assert_close(new_audio[name], g, msg=name)
@@ -241,8 +265,25 @@ def test_late_av_streams_train_independently():
         if name.startswith(("stream_a.", "heads.a.")):
             torch.testing.assert_close(new_visual[name], g, msg=name)
             assert not torch.allclose(new_audio[name], g), name
-    coupled = grads("co_av", visual, audio), grads("co_av", visual, audio * 3 + 1)
-    assert not torch.allclose(coupled[0]["stream_v.proj.weight"], coupled[1]["stream_v.proj.weight"])
+    assert any(n.startswith("stream_v.") for n in base) and any(n.startswith("stream_a.") for n in base)
+
+
+def test_joint_stream_training_couples_the_streams():
+    """stream_training: joint (the paper's reading): the co-occurrence block and the contrastive
+    terms on the concatenated embedding carry the audio into the visual stream's gradient."""
+    from pipeline.train import TrainConfig, training_loss
+
+    visual, audio, mask, amask = inputs()
+    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
+    batch = {"labels": labels, "targets": labels.float(), "mask": mask, "audio_mask": amask}
+
+    def grad(a: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = build_model(tiny(stream_training="joint"), DV, DA)
+        training_loss(model(visual, a, mask, amask), batch, TrainConfig())["loss"].backward()
+        return model.stream_v.proj.weight.grad.clone()
+
+    assert not torch.allclose(grad(audio), grad(audio * 3 + 1))
 
 
 def test_single_stream_variants_ignore_the_other_modality():
