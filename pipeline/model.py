@@ -61,6 +61,9 @@ GLOBAL_INITS = ("random", "mean", "none")
 FUSIONS = ("late", "early")
 FUSION_SCORES = ("logit", "probability")
 STREAM_TRAININGS = ("own", "joint")
+# Keys whose default changed after model files and histories were first written: a stored
+# config without them was trained (and must be scored) with these values.
+STORED_BEFORE = {"fusion_score": "probability", "stream_training": "joint"}
 POS_ENCODINGS = ("relative", "sinusoidal", "none")
 REL_POS_INITS = ("locality", "zero")
 
@@ -173,6 +176,12 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model params {unknown}; known: {sorted(known)}")
         return cls(**params)
+
+    @classmethod
+    def from_stored(cls, stored: dict) -> "ModelConfig":
+        """A config stored with a trained model (model file, ``history.json``): the keys of
+        ``STORED_BEFORE`` it lacks take the values it was trained with, not today's defaults."""
+        return cls.from_dict({**STORED_BEFORE, **stored})
 
 
 def sinusoidal_positions(T: int, d: int, device=None) -> torch.Tensor:

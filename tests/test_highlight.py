@@ -26,7 +26,7 @@ from pipeline.evaluation import evaluate_run
 from pipeline.extract import extract_audio, extract_visual
 from pipeline.highlight.export import export_dataset
 from pipeline.highlight.figures import find_chromium
-from pipeline.highlight.modelfile import ModelFileError, export_group, load_model_file
+from pipeline.highlight.modelfile import ModelFileError, content_sha256, export_group, load_model_file
 from pipeline.highlight.run import Extractors, highlight_videos, score_video, video_features, video_id
 from pipeline.highlight.segmentation import Segmentation, segment_video
 from pipeline.decoding import probe_video
@@ -181,6 +181,26 @@ def test_outputs_json_reel_timeline(outputs):
     assert Image.open(out / data["timeline"]).size == (800, 240)
     page = (out / "index.html").read_text()
     assert "http://" not in page and "https://" not in page  # nothing fetched: opens from disk
+
+
+def test_a_model_file_from_before_fusion_score_keeps_its_fusion(run, tmp_path):
+    """A file exported before model.fusion_score existed (its model_config lacks the key) is
+    scored as it was trained, by averaged probabilities, not by today's logit sum."""
+    good = run / "data" / "export" / "demo" / "stadium.pt"
+    payload = torch.load(good, weights_only=True)
+    meta = json.loads(payload["meta"])
+    assert meta["model_config"]["fusion_score"] == "logit"
+    for key in ("fusion_score", "stream_training"):
+        del meta["model_config"][key]
+    payload["meta"] = json.dumps(meta)
+    payload["content_sha256"] = content_sha256(payload["meta"], payload["states"])
+    torch.save(payload, tmp_path / "old.pt")
+    old, new = load_model_file(tmp_path / "old.pt"), load_model_file(good)
+    assert old.models[0].cfg.fusion_score == "probability" and new.models[0].cfg.fusion_score == "logit"
+    item = next(it for it in load_aligned(run / "data" / "aligned" / "demo" / "aligned.h5") if it.domain == "stadium")
+    s_old = old.score(item.visual, item.audio, item.audio_mask)
+    s_new = new.score(item.visual, item.audio, item.audio_mask)
+    assert s_old.shape == s_new.shape and not np.allclose(s_old, s_new)
 
 
 def test_refuses_tampered_truncated_and_foreign_files(run, tmp_path):

@@ -140,6 +140,17 @@ def test_audio_mask_excludes_silent_segments_from_keys_and_fusion():
     torch.testing.assert_close(ref["score"][0, keep], (lg["co"] + lg["v"] + lg["a"])[0, keep])
 
 
+def test_stored_configs_keep_the_fusion_they_were_trained_with():
+    """A model file or history written before fusion_score / stream_training existed was trained
+    jointly and scored by averaged probabilities: loading it must not switch it to today's
+    defaults; params (from_dict) get the defaults."""
+    assert (ModelConfig.from_dict({}).fusion_score, ModelConfig.from_dict({}).stream_training) == ("logit", "own")
+    old = ModelConfig.from_stored({"variant": "co_av"})
+    assert (old.fusion_score, old.stream_training) == ("probability", "joint")
+    new = ModelConfig.from_stored({"fusion_score": "logit", "stream_training": "own"})
+    assert (new.fusion_score, new.stream_training) == ("logit", "own")
+
+
 def test_fusion_scores_by_hand():
     """Late fusion with weights (w_co, w_v, w_a) = (1, 0.5, 2): logit = the weighted sum of the
     logits; probability = the logit of the weighted mean of the probabilities; the audio head

@@ -170,7 +170,7 @@ def export_run(model_dir: str | os.PathLike, out_dir: str | os.PathLike, dataset
 
 def _build(meta: dict, states: Sequence[Mapping[str, torch.Tensor]], where: str) -> list[torch.nn.Module]:
     try:
-        cfg = ModelConfig.from_dict(dict(meta["model_config"]))
+        cfg = ModelConfig.from_stored(dict(meta["model_config"]))
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{where}: model_config is not usable by this version ({exc})") from exc
     models = []
