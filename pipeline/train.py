@@ -86,7 +86,8 @@ class TrainConfig:
     stated in the paper), margin and region (hard-pair hinge margin and L), ce_target
     (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets),
     lambda_av and av_window (a label-free audio-visual correspondence term, not in the paper:
-    ``losses.av_agreement_loss``; 0 = off).
+    ``losses.av_agreement_loss``; 0 = off; only where the streams train jointly, as with
+    ``model.stream_training: joint``).
     """
 
     optimizer: str = "adam"

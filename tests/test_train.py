@@ -385,22 +385,23 @@ def test_tvsum_from_segment_table_through_align_train_evaluate(tmp_path):
     assert 0.0 <= m["umt"]["mAP"] <= 1.0 and 0.0 <= m["standard"]["mAP"] <= 1.0
 
 
-def test_lambda_av_trains_the_two_stream_variants_only(tmp_path):
+def test_lambda_av_trains_jointly_trained_streams_only(tmp_path):
     """loss.lambda_av adds the audio-visual correspondence term where both streams are trained
-    jointly (co_av trains differently, and history.json records the term as loss_av) and is a
-    no-op for a single-stream variant and for late_av, whose streams stay independent."""
+    jointly (co_av with stream_training: joint trains differently, and history.json records the
+    term as loss_av) and is a no-op for a single-stream variant, for late_av and for co_av with
+    stream_training: own (the default), whose streams learn on their own."""
     items = planted_items(3, 1)
 
-    def epochs(variant: str, lambda_av: float) -> list[dict]:
-        h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant}),
+    def epochs(variant: str, lambda_av: float, streams: str = "own") -> list[dict]:
+        h = train_dataset(items, ModelConfig(**{**TINY, "variant": variant, "stream_training": streams}),
                           TrainConfig(epochs=2, batch_size=2, folds=3, seeds=[0], lambda_av=lambda_av, **CPU),
-                          tmp_path / f"{variant}{lambda_av}", "youtube_highlights", progress=False)
+                          tmp_path / f"{variant}{lambda_av}{streams}", "youtube_highlights", progress=False)
         return h["groups"]["dog"]["runs"][0]["epochs"]
 
-    on, off = epochs("co_av", 1.0), epochs("co_av", 0.0)
+    on, off = epochs("co_av", 1.0, "joint"), epochs("co_av", 0.0, "joint")
     assert [r["loss"] for r in on] != [r["loss"] for r in off]
     assert all(r["loss_av"] > 0 for r in on) and all(r["loss_av"] == 0 for r in off)
-    for variant in ("v_only", "late_av"):
+    for variant in ("v_only", "late_av", "co_av"):
         on, off = epochs(variant, 1.0), epochs(variant, 0.0)
         assert [r["loss"] for r in on] == [r["loss"] for r in off]
         assert all(r["loss_av"] == 0 for r in on)
