@@ -19,8 +19,11 @@ Per video of T segments, with visual features [T, Dv] and audio features [T, Da]
    concatenated [visual; audio] sequence of 2T segments, once for visual, once for audio;
 5. three FC heads: co-occurrence (on the concatenation [co_v, co_a] of the two co-occurrence
    outputs of a segment: the paper's single co-occurrence score y~), intra-visual, intra-audio;
-   late fusion = weighted sum of the heads' probabilities; ``fusion: early`` concatenates
-   [co_v, co_a, F_v, F_a] before one classifier instead.
+   late fusion = weighted sum of the heads' logits (``fusion_score``; or of their
+   probabilities); ``fusion: early`` concatenates [co_v, co_a, F_v, F_a] before one classifier
+   instead. By default (``stream_training: own``) step 4 reads the streams without
+   back-propagating into them: each stream learns from its own head and its own contrastive
+   terms.
 
 Variants (``variant``; paper section 4.2, Table 3):
 - ``v_only`` / ``a_only``: one modality's stream (projection, intra-modality encoding, global
@@ -404,8 +407,9 @@ class HPCLModel(nn.Module):
       "head_masks" {head: [B, T] bool}: where a head is valid beyond ``mask`` (audio head),
       "emb_v" / "emb_a" [B, T, d]: intra-modality outputs (when the variant has the stream),
       "emb" [B, T, D]: the contrastive embedding (concatenation of the intra-modality outputs),
-      "contrastive_embs" (``late_av`` only) [[B, T, d], [B, T, d]]: the embeddings the
-               contrastive terms apply to one by one, so that they do not couple the streams.
+      "contrastive_embs" (``late_av``, and ``cr_av`` / ``co_av`` with ``stream_training: own``)
+               [[B, T, d], [B, T, d]]: the embeddings the contrastive terms apply to one by
+               one, so that they do not couple the streams.
     """
 
     def __init__(self, cfg: ModelConfig, visual_dim: int, audio_dim: int, num_domains: int = 0) -> None:

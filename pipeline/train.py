@@ -178,7 +178,8 @@ def training_loss(out: dict, b: dict, cfg: TrainConfig) -> dict[str, torch.Tenso
     (each term unweighted; "loss" the weighted sum).
 
     The contrastive terms apply to ``out["contrastive_embs"]`` one by one where the model gives
-    them (``late_av``: each stream its own terms), else to ``out["emb"]``."""
+    them (``late_av``, and ``co_av`` / ``cr_av`` with ``stream_training: own``: each stream its
+    own terms), else to ``out["emb"]``."""
     zero = torch.zeros((), device=b["labels"].device)
     target = b["targets"] if cfg.ce_target == "regression" else b["labels"].float()  # [B, T]
     l_ce = ce_loss(out["logits"], target, b["mask"], out["head_masks"])
