@@ -249,26 +249,29 @@ def test_late_av_scores_by_the_weighted_sum_of_its_two_logits():
     assert out["head_masks"]["a"][0, 3].item() is False
 
 
+def _training_grads(cfg: ModelConfig, visual: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradients of the whole training loss (CE, HPCL 0.3, hard-pair 0.1, as ``pipeline.train``
+    computes it) on one labelled batch of two videos, for a model built from seed 0."""
+    from pipeline.train import TrainConfig, training_loss
+
+    _, _, mask, amask = inputs()
+    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
+    batch = {"labels": labels, "targets": labels.float(), "mask": mask, "audio_mask": amask}
+    torch.manual_seed(0)
+    model = build_model(cfg, DV, DA)
+    training_loss(model(visual, audio, mask, amask), batch, TrainConfig(lambda_hpcl=0.3, lambda_rank=0.1))["loss"].backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
 @pytest.mark.parametrize("variant", ["late_av", "co_av"])
 def test_streams_train_on_their_own(variant):
     """late_av, and co_av with stream_training: own (the default): the whole training loss (CE and
     the contrastive terms on each stream's own embedding) gives the visual stream (and its head)
     the same gradient whatever the audio is, and the audio stream the same whatever the visual is."""
-    from pipeline.train import TrainConfig, training_loss
-
-    visual, audio, mask, amask = inputs()
-    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
-    batch = {"labels": labels, "targets": labels.float(), "mask": mask, "audio_mask": amask}
-    cfg = TrainConfig(lambda_hpcl=0.3, lambda_rank=0.1)
-
-    def grads(variant: str, v: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
-        torch.manual_seed(0)
-        model = build_model(tiny(variant=variant), DV, DA)
-        training_loss(model(v, a, mask, amask), batch, cfg)["loss"].backward()
-        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    base, new_audio, new_visual = (grads(variant, visual, audio), grads(variant, visual, audio * 3 + 1),
-                                   grads(variant, visual * 3 + 1, audio))
+    visual, audio, _, _ = inputs()
+    cfg = tiny(variant=variant)
+    base, new_audio, new_visual = (_training_grads(cfg, visual, audio), _training_grads(cfg, visual, audio * 3 + 1),
+                                   _training_grads(cfg, visual * 3 + 1, audio))
     for name, g in base.items():
         if name.startswith(("stream_v.", "heads.v.")):
             torch.testing.assert_close(new_audio[name], g, msg=name)
@@ -282,19 +285,10 @@ def test_streams_train_on_their_own(variant):
 def test_joint_stream_training_couples_the_streams():
     """stream_training: joint (the paper's reading): the co-occurrence block and the contrastive
     terms on the concatenated embedding carry the audio into the visual stream's gradient."""
-    from pipeline.train import TrainConfig, training_loss
-
-    visual, audio, mask, amask = inputs()
-    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
-    batch = {"labels": labels, "targets": labels.float(), "mask": mask, "audio_mask": amask}
-
-    def grad(a: torch.Tensor) -> torch.Tensor:
-        torch.manual_seed(0)
-        model = build_model(tiny(stream_training="joint"), DV, DA)
-        training_loss(model(visual, a, mask, amask), batch, TrainConfig())["loss"].backward()
-        return model.stream_v.proj.weight.grad.clone()
-
-    assert not torch.allclose(grad(audio), grad(audio * 3 + 1))
+    visual, audio, _, _ = inputs()
+    cfg = tiny(stream_training="joint")
+    name = "stream_v.proj.weight"
+    assert not torch.allclose(_training_grads(cfg, visual, audio)[name], _training_grads(cfg, visual, audio * 3 + 1)[name])
 
 
 def test_single_stream_variants_ignore_the_other_modality():
