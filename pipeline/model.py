@@ -182,7 +182,7 @@ class ModelConfig:
 
     @classmethod
     def from_stored(cls, stored: dict) -> "ModelConfig":
-        """A config stored with a trained model (model file, ``history.json``): the keys of
+        """A config stored in a model file (``pipeline.highlight.modelfile``): the keys of
         ``STORED_BEFORE`` it lacks take the values it was trained with, not today's defaults."""
         return cls.from_dict({**STORED_BEFORE, **stored})
 

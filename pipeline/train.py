@@ -61,6 +61,7 @@ from .device import resolve_device, set_cpu_threads
 from .losses import av_agreement_loss, ce_loss, hard_pair_rank_loss, hpcl_loss
 from .model import ModelConfig, build_model
 from .paths import check_id
+from .weight_average import WeightAverage
 from .selection import group_plan, kfold_splits, mean_curve, optimistic, pooled_curves, split_validation
 
 SHARED_GROUP = "shared"
@@ -81,7 +82,9 @@ class TrainConfig:
     test_every (final runs score the test split every n epochs for the optimistic figure; 0 =
     never), per_domain (true: one model per domain; false: one shared model with a domain
     embedding), device (auto | cpu | cuda | cuda:N), num_threads (CPU threads, 0 = all cores;
-    1 is fastest for these small models on a shared 2-core machine).
+    1 is fastest for these small models on a shared 2-core machine), average_epochs (0 = off;
+    > 0: validation, test and the kept checkpoints use an exponential moving average of the
+    weights over about this many epochs, ``pipeline.weight_average``; not in the paper).
     loss: lambda_ce, lambda_hpcl, lambda_rank (eq. 6 weights), tau (HPCL temperature, not
     stated in the paper), margin and region (hard-pair hinge margin and L), ce_target
     (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets),
@@ -104,6 +107,7 @@ class TrainConfig:
     per_domain: bool = True
     device: str = "auto"
     num_threads: int = 1
+    average_epochs: float = 0.0
     lambda_ce: float = 1.0
     lambda_hpcl: float = 0.3
     lambda_rank: float = 0.1
@@ -127,6 +131,8 @@ class TrainConfig:
             raise ValueError(f"train.selection_scope must be one of {SELECTION_SCOPES}, got {self.selection_scope!r}")
         if self.folds < 2:
             raise ValueError(f"train.folds must be >= 2, got {self.folds}")
+        if self.average_epochs < 0:
+            raise ValueError(f"train.average_epochs must be >= 0, got {self.average_epochs}")
         if self.test_every < 0:
             raise ValueError(f"train.test_every must be >= 0, got {self.test_every}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -195,8 +201,9 @@ def training_loss(out: dict, b: dict, cfg: TrainConfig) -> dict[str, torch.Tenso
 
 
 def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], domain_index, cfg: TrainConfig,
-                 device: torch.device) -> dict[str, float]:
-    """One pass over ``batches`` of ``train`` -> mean loss terms over the batches."""
+                 device: torch.device, average: WeightAverage | None = None) -> dict[str, float]:
+    """One pass over ``batches`` of ``train`` -> mean loss terms over the batches (``average``,
+    if given, is updated after every optimiser step)."""
     model.train()
     sums = {"loss": 0.0, "loss_ce": 0.0, "loss_hpcl": 0.0, "loss_rank": 0.0, "loss_av": 0.0}
     for idx in batches:
@@ -206,6 +213,8 @@ def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], d
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
+        if average is not None:
+            average.update(model)
         for key, value in terms.items():
             sums[key] += float(value.detach())
     return {k: v / max(len(batches), 1) for k, v in sums.items()}
@@ -245,6 +254,10 @@ def train_run(
     opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lengths = [it.num_segments for it in train]
+    average = None
+    if cfg.average_epochs > 0:  # horizon in steps: about ceil(n / batch_size) batches per epoch
+        average = WeightAverage(model, max(1.0, cfg.average_epochs * math.ceil(len(train) / cfg.batch_size)))
+    scored = model if average is None else average.model  # what validation, test and checkpoints see
     records, states = [], {}
     best_val, best_epoch = -math.inf, None
     t_train = t_eval = 0.0
@@ -257,20 +270,20 @@ def train_run(
         ratio = padding_ratio(lengths, batches)
         slots, real = slots + ratio * sum(lengths), real + sum(lengths)
         t0 = time.perf_counter()
-        record: dict = {"epoch": epoch, **_train_epoch(model, opt, train, batches, domain_index, cfg, device)}
+        record: dict = {"epoch": epoch, **_train_epoch(model, opt, train, batches, domain_index, cfg, device, average)}
         t1 = time.perf_counter()
-        record["val_mAP"] = _umt(dataset, val_table, predict(model, val, domain_index, device))["mAP"] if val else None
+        record["val_mAP"] = _umt(dataset, val_table, predict(scored, val, domain_index, device))["mAP"] if val else None
         record["test_mAP"], record["test_per_domain"] = None, {}
         if test and cfg.test_every and epoch % cfg.test_every == 0:
-            res = _umt(dataset, test_table, predict(model, test, domain_index, device))
+            res = _umt(dataset, test_table, predict(scored, test, domain_index, device))
             record["test_mAP"], record["test_per_domain"] = res["mAP"], res["per_domain"]
         t_train, t_eval = t_train + t1 - t0, t_eval + time.perf_counter() - t1
         records.append(record)
         if record["val_mAP"] is not None and record["val_mAP"] > best_val:
             best_val, best_epoch = record["val_mAP"], epoch
-            states["best_val"] = _state(model)
+            states["best_val"] = _state(scored)
         if epoch in keep_epochs:
-            states[epoch] = _state(model)
+            states[epoch] = _state(scored)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}")
