@@ -214,6 +214,13 @@ def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
     m, t = configs(sections["model"], sections["train"], sections["loss"],
                    {"model.variant": "linear", "loss.lambda_rank": 0.0, "train.lr": 0.01})
     assert (m.variant, t.lambda_rank, t.lr, t.folds) == ("linear", 0.0, 0.01, 2)
+    # the named baselines train to convergence (100 epochs), the model variants keep params' budget
+    from pipeline.ablation import SETTINGS
+    for name, epochs in (("linear", 100), ("linear_ctx", 100), ("co_av", 2), ("v_only", 2)):
+        m, t = configs(sections["model"], sections["train"], sections["loss"], SETTINGS[name][0])
+        assert t.epochs == epochs, name
+    assert m.variant == "v_only" and configs(sections["model"], sections["train"], sections["loss"],
+                                             SETTINGS["linear"][0])[0].variant == "linear"
     with pytest.raises(ValueError, match="expected model"):
         configs({}, {}, {}, {"lr": 0.1})
     with pytest.raises(ValueError, match="unknown model params"):
