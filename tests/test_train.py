@@ -98,6 +98,23 @@ def _n_items(domain, n, T=2):
                       np.zeros(T, np.int64), np.zeros(T, np.float32), np.zeros((T, 1))) for i in range(n)]
 
 
+def test_tvsum_preset_cross_validates_leave_one_out_on_umts_four_videos_per_category():
+    """params.yaml's TVSum preset: UMT's split leaves 4 training videos per category, and the
+    issue's selection asks for leave-one-out there: 4 folds, each validating on one video of every
+    category, every video validated once (the YouTube-like default stays at 3 folds for its budget)."""
+    from pipeline.params import read_params, section
+
+    params = read_params()
+    assert section("train", {**params, "dataset": "youtube_highlights"})["folds"] == 3
+    train = section("train", {**params, "dataset": "tvsum"})
+    assert train["selection"] == "kfold" and train["selection_scope"] == "pooled"
+    items = _n_items("BK", 4) + _n_items("VT", 4)
+    folds = kfold_splits(items, train["folds"], seed=0)
+    assert len(folds) == 4
+    assert all(sorted(it.domain for it in va) == ["BK", "VT"] for _, va in folds)
+    assert sorted(it.vid for _, va in folds for it in va) == sorted(it.vid for it in items)
+
+
 def test_kfold_splits_cover_every_video_once_per_domain():
     items = _n_items("VT", 4) + _n_items("dog", 12)
     folds = kfold_splits(items, 5, seed=0)
