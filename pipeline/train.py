@@ -14,8 +14,8 @@ per seed of ``seeds``, the number of training epochs is chosen without the test 
   procedure with its own folds, so the std over seeds includes the noise of selection.
   With ``selection_scope: pooled`` the chosen epoch count is the best of the mean of all groups'
   curves (per seed), one count for every group: TVSum's ten categories each cross-validate on
-  4 videos (3 folds of 2, 1 and 1 videos), and a curve averaged over ten categories is far
-  less noisy than each category's own.
+  4 videos (the preset's ``folds: 4``: leave-one-out, 4 folds of 1 video), and a curve averaged
+  over ten categories is far less noisy than each category's own.
 - ``selection: holdout``: per seed, ``val_fraction`` of each domain's training videos are held
   out (``n_val = min(n - 1, max(1, round(val_fraction * n)))``, 0 for ``n < 2``); the model is
   kept at its best validation epoch;
