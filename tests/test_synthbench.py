@@ -237,3 +237,6 @@ def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
         "co_av", "linear"]
     saved = json.loads((tmp_path / "linear" / "metrics.json").read_text())
     assert f"{saved['umt']['mAP']:.3f} +- {saved['umt']['std']:.3f}" in lines[3]
+    # the textbook-AP column (mean +- std over seeds) follows the honest umt figure
+    assert lines[0].split("|")[3].strip() == "textbook AP"
+    assert lines[3].split("|")[3].strip() == f"{saved['standard']['mAP']:.3f} +- {saved['standard']['std']:.3f}"
