@@ -84,6 +84,22 @@ def padding_ratio(lengths: list[int], batches: list[list[int]]) -> float:
     return slots / max(real, 1)
 
 
+def _outputs(model: torch.nn.Module, items: list[VideoItem], domain_index: dict[str, int], device: torch.device,
+             batch_size: int):
+    """The model's forward over ``items`` in eval mode, videos in length order (a batch pads
+    little) -> yields (chunk of items, collated batch, output dict)."""
+    was_training = model.training
+    model.eval()
+    ordered = sorted(items, key=lambda it: it.num_segments)
+    try:
+        for start in range(0, len(ordered), batch_size):
+            chunk = ordered[start : start + batch_size]
+            b = collate(chunk, domain_index, device)
+            yield chunk, b, model(b["visual"], b["audio"], b["mask"], b["audio_mask"], b["domain"])
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def predict(
     model: torch.nn.Module,
@@ -96,16 +112,31 @@ def predict(
 
     Videos run in length order, so a batch pads little; the model is in eval mode (no dropout).
     """
-    was_training = model.training
-    model.eval()
     out: dict[str, np.ndarray] = {}
-    ordered = sorted(items, key=lambda it: it.num_segments)
-    for start in range(0, len(ordered), batch_size):
-        chunk = ordered[start : start + batch_size]
-        b = collate(chunk, domain_index, device)
-        score = model(b["visual"], b["audio"], b["mask"], b["audio_mask"], b["domain"])["score"]  # [B, T]
-        prob = torch.sigmoid(score.double()).cpu().numpy()  # [B, T]
+    for chunk, _, res in _outputs(model, items, domain_index, device, batch_size):
+        prob = torch.sigmoid(res["score"].double()).cpu().numpy()  # [B, T]
         for i, it in enumerate(chunk):
             out[it.vid] = prob[i, : it.num_segments]
-    model.train(was_training)
     return {it.vid: out[it.vid] for it in items}
+
+
+@torch.no_grad()
+def predict_fusions(
+    model: torch.nn.Module,
+    items: list[VideoItem],
+    domain_index: dict[str, int],
+    device: torch.device,
+    candidates: list,
+    batch_size: int = 8,
+) -> list[dict[str, np.ndarray]]:
+    """``predict`` under each late-fusion weighting ``(w_co, w_v, w_a)`` of ``candidates``, from
+    one forward per batch (the heads' logits do not depend on the weights) -> one
+    {vid: [T] float64} per candidate, in order."""
+    outs: list[dict[str, np.ndarray]] = [{} for _ in candidates]
+    for chunk, b, res in _outputs(model, items, domain_index, device, batch_size):
+        for c, weights in enumerate(candidates):
+            score = model.fuse(res["logits"], b["mask"], b["audio_mask"], weights)  # [B, T]
+            prob = torch.sigmoid(score.double()).cpu().numpy()  # [B, T]
+            for i, it in enumerate(chunk):
+                outs[c][it.vid] = prob[i, : it.num_segments]
+    return [{it.vid: o[it.vid] for it in items} for o in outs]

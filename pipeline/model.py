@@ -67,6 +67,7 @@ STREAM_TRAININGS = ("own", "joint")
 # Keys whose default changed after model files and histories were first written: a stored
 # config without them was trained (and must be scored) with these values.
 STORED_BEFORE = {"fusion_score": "probability", "stream_training": "joint"}
+FUSION_HEADS = ("co", "v", "a")  # the order of (w_co, w_v, w_a)
 POS_ENCODINGS = ("relative", "sinusoidal", "none")
 REL_POS_INITS = ("locality", "zero")
 
@@ -168,8 +169,7 @@ class ModelConfig:
             raise ValueError("model.input_dim must be >= 1; context, rel_pos_max and rel_pos_slope >= 0")
         if not (0.0 <= self.input_dropout < 1.0 and 0.0 <= self.dropout < 1.0):
             raise ValueError("model.dropout and model.input_dropout must be in [0, 1)")
-        if min(self.w_co, self.w_v, self.w_a) < 0 or self.w_co + self.w_v + self.w_a <= 0:
-            raise ValueError("model.w_co, w_v, w_a must be >= 0 and not all 0")
+        check_fusion_weights((self.w_co, self.w_v, self.w_a), "model.w_co, w_v, w_a")
 
     @classmethod
     def from_dict(cls, params: dict) -> "ModelConfig":
@@ -185,6 +185,20 @@ class ModelConfig:
         """A config stored in a model file (``pipeline.highlight.modelfile``): the keys of
         ``STORED_BEFORE`` it lacks take the values it was trained with, not today's defaults."""
         return cls.from_dict({**STORED_BEFORE, **stored})
+
+
+def check_fusion_weights(weights, what: str = "late-fusion weights (w_co, w_v, w_a)") -> None:
+    """Three weights, each >= 0, not all 0; else ValueError naming ``what``."""
+    ok = isinstance(weights, (list, tuple)) and len(weights) == 3
+    ok = ok and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+    if not ok or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"{what} must be three numbers >= 0, not all 0; got {weights!r}")
+
+
+def _fill_fusion_weights(module, state_dict, prefix, *args) -> None:
+    """load_state_dict pre-hook: a checkpoint written before ``fusion_w`` existed was scored with
+    the configured weights, which the module holds."""
+    state_dict.setdefault(prefix + "fusion_w", module.fusion_w.detach().clone())
 
 
 def sinusoidal_positions(T: int, d: int, device=None) -> torch.Tensor:
@@ -430,7 +444,30 @@ class HPCLModel(nn.Module):
             self.heads = nn.ModuleDict({"v": nn.Linear(d, 1), "a": nn.Linear(d, 1)})
         else:
             self.heads = nn.ModuleDict({{"v_only": "v", "a_only": "a", "av": "av"}[v]: nn.Linear(d, 1)})
-        self.fusion_weights = {"co": cfg.w_co, "v": cfg.w_v, "a": cfg.w_a}
+        # late-fusion weights (w_co, w_v, w_a): a buffer, so that weights chosen by cross-validation
+        # (``train.fusion_grid``) travel in the checkpoint; one written before it existed is loaded
+        # with the configured weights, the ones it was scored with
+        self.register_buffer("fusion_w", torch.tensor([cfg.w_co, cfg.w_v, cfg.w_a], dtype=torch.float32))
+        self.register_load_state_dict_pre_hook(_fill_fusion_weights)
+
+    @property
+    def fusion_weights(self) -> dict[str, float]:
+        """The late-fusion weights in use: {"co", "v", "a"} -> float."""
+        return dict(zip(FUSION_HEADS, (float(w) for w in self.fusion_w)))
+
+    def set_fusion_weights(self, weights) -> None:
+        """Score with late-fusion weights ``(w_co, w_v, w_a)`` from now on (they are in the state_dict)."""
+        check_fusion_weights(weights)
+        self.fusion_w.copy_(torch.tensor([float(w) for w in weights], dtype=torch.float32))
+
+    def fuse(self, logits: dict[str, torch.Tensor], mask: torch.Tensor, audio_mask: torch.Tensor,
+             weights=None) -> torch.Tensor:
+        """The fused score [B, T] of a forward's ``logits`` under late-fusion weights ``(w_co, w_v,
+        w_a)`` (default: the model's own), as ``forward``'s "score": one forward scores every
+        candidate of ``train.fusion_grid``."""
+        w = self.fusion_weights if weights is None else dict(zip(FUSION_HEADS, map(float, weights)))
+        rule = "logit" if self.cfg.variant == "late_av" else self.cfg.fusion_score
+        return self._fuse(logits, audio_mask.to(torch.bool) & mask.to(torch.bool), rule, w)
 
     @torch.no_grad()
     def fit_inputs(self, visual: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor) -> None:
@@ -493,11 +530,13 @@ class HPCLModel(nn.Module):
         logits = {k: self.heads[k](f).squeeze(-1) for k, f in feats.items()}  # {head: [B, T]}
         out["logits"] = logits
         rule = "logit" if self.cfg.variant == "late_av" else self.cfg.fusion_score
-        out["score"] = self._fuse(logits, audio_mask, rule)  # [B, T]
+        out["score"] = self._fuse(logits, audio_mask, rule, self.fusion_weights)  # [B, T]
         return out
 
-    def _fuse(self, logits: dict[str, torch.Tensor], audio_mask: torch.Tensor, rule: str) -> torch.Tensor:
-        """Late fusion of the heads' logits {head: [B, T]} -> [B, T].
+    @staticmethod
+    def _fuse(logits: dict[str, torch.Tensor], audio_mask: torch.Tensor, rule: str,
+              fusion_weights: dict[str, float]) -> torch.Tensor:
+        """Late fusion of the heads' logits {head: [B, T]} under {head: weight} -> [B, T].
 
         logit: ``sum_k w_k l_k``. probability: the logit of ``p = sum_k w_k sigmoid(l_k) /
         sum_k w_k``, computed in log space. The audio head's weight is 0 on segments without
@@ -507,8 +546,8 @@ class HPCLModel(nn.Module):
             return next(iter(logits.values()))
         weights = {}
         for name, l in logits.items():
-            w = torch.full_like(l, float(self.fusion_weights[name]))  # [B, T]
-            if name == "a" and sum(self.fusion_weights[k] for k in logits if k != "a") > 0:
+            w = torch.full_like(l, float(fusion_weights[name]))  # [B, T]
+            if name == "a" and sum(fusion_weights[k] for k in logits if k != "a") > 0:
                 w = torch.where(audio_mask, w, torch.zeros_like(w))
             weights[name] = w
         if rule == "logit":

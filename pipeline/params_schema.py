@@ -164,6 +164,7 @@ TRAIN_LIMITS: dict[str, Any] = {
     "average_epochs": Field(ge=0.0),
     "selection": Literal[SELECTIONS], "selection_scope": Literal[SELECTION_SCOPES],
     "seeds": Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)],  # the dataclass says only `list`
+    "fusion_grid": list[Annotated[list[Annotated[float, Field(ge=0.0)]], Field(min_length=3, max_length=3)]],
     "lambda_ce": Field(ge=0.0), "lambda_hpcl": Field(ge=0.0), "lambda_rank": Field(ge=0.0), "tau": Field(gt=0.0),
     "margin": Field(ge=0.0), "region": Field(ge=0), "lambda_av": Field(ge=0.0), "av_window": Field(ge=0),
 }

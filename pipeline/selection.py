@@ -96,11 +96,28 @@ def group_plan(train: list[VideoItem], cfg: TrainConfig) -> tuple[str, str | Non
 
 
 
+def best_of_curves(curves: list[list[float | None]]) -> tuple[int, int]:
+    """The best point of several validation curves (one per candidate, e.g. a fusion weighting)
+    -> (candidate index, epoch counted from 1): the highest value, then the earliest epoch, then
+    the first candidate. ``None`` (an epoch not scored) never wins."""
+    points = [(v, -e, -c) for c, curve in enumerate(curves) for e, v in enumerate(curve) if v is not None]
+    if not points:
+        raise ValueError("no scored epoch in the validation curves")
+    _, neg_e, neg_c = max(points)
+    return -neg_c, 1 - neg_e
+
+
 def pooled_curves(runners: list, seeds: list[int]) -> dict[int, dict]:
     """``selection_scope: pooled``: per seed, the mean over the cross-validated groups of their
-    mean validation curves -> {seed: {"curve", "groups"}} (empty when no group cross-validates)."""
+    mean validation curves -> {seed: {"curve", "groups"}} (empty when no group cross-validates),
+    with "fusion_curves" (the same per fusion weighting) where the groups have them."""
     cv = [r for r in runners if r.selection == "kfold"]
     if not cv:
         return {}
-    return {seed: {"curve": mean_curve([r.cv[seed]["curve"] for r in cv]), "groups": [r.name for r in cv]}
-            for seed in seeds}
+    out = {seed: {"curve": mean_curve([r.cv[seed]["curve"] for r in cv]), "groups": [r.name for r in cv]}
+           for seed in seeds}
+    if all("fusion_curves" in r.cv[seeds[0]] for r in cv):
+        for seed in seeds:
+            per_group = [r.cv[seed]["fusion_curves"] for r in cv]
+            out[seed]["fusion_curves"] = [mean_curve([g[c] for g in per_group]) for c in range(len(per_group[0]))]
+    return out

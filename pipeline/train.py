@@ -22,6 +22,12 @@ per seed of ``seeds``, the number of training epochs is chosen without the test 
 - ``selection: fixed``: per seed, the model trained on all training videos for ``epochs``
   epochs.
 
+With ``fusion_grid`` (kfold, and a model with several late-fused heads) cross-validation also
+chooses the late-fusion weights: every fold run scores its validation videos under each
+weighting (one forward; the heads train the same under any weighting), and the seed's
+(weighting, epoch) is the best point of the weightings' mean curves. The final model scores
+with the chosen weights, which its checkpoint carries (``HPCLModel.fusion_w``).
+
 A domain with one training video cannot be cross-validated: its group falls back to ``fixed``,
 and the history says so. Before training, every model fits its input stage (normalisation and
 bottleneck, ``pipeline.inputs``) on its own training videos, without labels.
@@ -56,13 +62,14 @@ from tqdm import tqdm
 
 from . import metrics
 from .align import VideoItem
-from .batching import collate, items_table, length_batches, padding_ratio, predict
+from .batching import collate, items_table, length_batches, padding_ratio, predict, predict_fusions
 from .device import resolve_device, set_cpu_threads
 from .losses import av_agreement_loss, ce_loss, hard_pair_rank_loss, hpcl_loss
-from .model import ModelConfig, build_model
+from .model import FUSION_HEADS, ModelConfig, build_model, check_fusion_weights
 from .paths import check_id
 from .weight_average import WeightAverage
-from .selection import group_plan, kfold_splits, mean_curve, optimistic, pooled_curves, split_validation
+from .selection import (best_of_curves, group_plan, kfold_splits, mean_curve, optimistic, pooled_curves,
+                        split_validation)
 
 SHARED_GROUP = "shared"
 SELECTIONS = ("kfold", "holdout", "fixed")
@@ -84,7 +91,11 @@ class TrainConfig:
     embedding), device (auto | cpu | cuda | cuda:N), num_threads (CPU threads, 0 = all cores;
     1 is fastest for these small models on a shared 2-core machine), average_epochs (0 = off;
     > 0: validation, test and the kept checkpoints use an exponential moving average of the
-    weights over about this many epochs, ``pipeline.weight_average``; not in the paper).
+    weights over about this many epochs, ``pipeline.weight_average``; not in the paper),
+    fusion_grid (kfold only: late-fusion weightings ``[w_co, w_v, w_a]`` that cross-validation
+    chooses among, jointly with the epoch, beside the model's own ``model.w_*``, which wins ties;
+    [] = the model's own only. The heads train the same under any weighting, so every weighting is
+    scored from the same runs; not in the paper).
     loss: lambda_ce, lambda_hpcl, lambda_rank (eq. 6 weights), tau (HPCL temperature, not
     stated in the paper), margin and region (hard-pair hinge margin and L), ce_target
     (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets),
@@ -108,6 +119,7 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int = 1
     average_epochs: float = 0.0
+    fusion_grid: list = field(default_factory=list)
     lambda_ce: float = 1.0
     lambda_hpcl: float = 0.3
     lambda_rank: float = 0.1
@@ -142,6 +154,11 @@ class TrainConfig:
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
             raise ValueError(f"train.seeds must be integers >= 0, got {self.seeds!r}")
         self.seeds = list(self.seeds)
+        if not isinstance(self.fusion_grid, (list, tuple)):
+            raise ValueError(f"train.fusion_grid must be a list of [w_co, w_v, w_a], got {self.fusion_grid!r}")
+        for i, weights in enumerate(self.fusion_grid):
+            check_fusion_weights(weights, f"train.fusion_grid[{i}]")
+        self.fusion_grid = [[float(w) for w in weights] for weights in self.fusion_grid]
 
     @classmethod
     def from_sections(cls, train: dict, loss: dict) -> "TrainConfig":
@@ -166,6 +183,31 @@ def _umt(dataset: str, table, preds: dict) -> dict:
     """umt mAP of ``preds`` on the segment table of the scored videos -> {"mAP", "per_domain"}."""
     res = metrics.evaluate(dataset, table, {k: v.tolist() for k, v in preds.items()}, protocol="umt")
     return {"mAP": float(res["mAP"]), "per_domain": {k: float(v) for k, v in res["per_domain"].items()}}
+
+
+def fusion_candidates(model_cfg: ModelConfig, cfg: TrainConfig) -> list[tuple[float, float, float]]:
+    """The late-fusion weightings ``(w_co, w_v, w_a)`` that cross-validation chooses among: the
+    model's own first, then ``cfg.fusion_grid`` without those that weigh the model's heads the
+    same as an earlier one or give them all 0. [] when there is nothing to choose: no grid, a
+    selection other than kfold, or a model with one head (single-stream variants, early fusion,
+    the linear baselines)."""
+    if not cfg.fusion_grid or cfg.selection != "kfold":
+        return []
+    if model_cfg.variant in ("cr_av", "co_av") and model_cfg.fusion == "late":
+        heads = FUSION_HEADS
+    elif model_cfg.variant == "late_av":
+        heads = ("v", "a")
+    else:
+        return []
+
+    def on_heads(weights) -> tuple:
+        return tuple(w for h, w in zip(FUSION_HEADS, weights) if h in heads)
+
+    out = [(model_cfg.w_co, model_cfg.w_v, model_cfg.w_a)]
+    for weights in cfg.fusion_grid:
+        if sum(on_heads(weights)) > 0 and on_heads(weights) not in {on_heads(o) for o in out}:
+            out.append(tuple(float(w) for w in weights))
+    return out if len(out) > 1 else []
 
 
 # ------------------------------------------------------------------ one run
@@ -237,8 +279,14 @@ def train_run(
     test: list[VideoItem] = (),
     keep_epochs: tuple[int, ...] = (),
     bar: tqdm | None = None,
+    fusions: list = (),
+    fusion: tuple | None = None,
 ) -> dict:
     """Train one fresh model on ``train`` for ``epochs`` epochs.
+
+    ``fusion``: the late-fusion weights ``(w_co, w_v, w_a)`` the model scores with (default: the
+    config's); ``fusions``: weightings to score ``val`` under as well (``fusion_candidates``,
+    the first the model's own), into the records' "val_mAP_by_fusion".
 
     Scores ``val`` every epoch and ``test`` every ``cfg.test_every`` epochs (umt mAP); keeps the
     state_dict after each epoch in ``keep_epochs`` and after the best validation epoch (earliest
@@ -251,6 +299,8 @@ def train_run(
     num_domains = len(domain_index) if len(domain_index) > 1 else 0
     model = build_model(model_cfg, dv, da, num_domains).to(device)
     _fit_inputs(model, train, device)
+    if fusion is not None:
+        model.set_fusion_weights(fusion)
     opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lengths = [it.num_segments for it in train]
@@ -272,7 +322,13 @@ def train_run(
         t0 = time.perf_counter()
         record: dict = {"epoch": epoch, **_train_epoch(model, opt, train, batches, domain_index, cfg, device, average)}
         t1 = time.perf_counter()
-        record["val_mAP"] = _umt(dataset, val_table, predict(scored, val, domain_index, device))["mAP"] if val else None
+        record["val_mAP"] = None
+        if val and fusions:  # one forward, every weighting; the first is the model's own
+            by_fusion = predict_fusions(scored, val, domain_index, device, list(fusions))
+            record["val_mAP_by_fusion"] = [_umt(dataset, val_table, p)["mAP"] for p in by_fusion]
+            record["val_mAP"] = record["val_mAP_by_fusion"][0]
+        elif val:
+            record["val_mAP"] = _umt(dataset, val_table, predict(scored, val, domain_index, device))["mAP"]
         record["test_mAP"], record["test_per_domain"] = None, {}
         if test and cfg.test_every and epoch % cfg.test_every == 0:
             res = _umt(dataset, test_table, predict(scored, test, domain_index, device))
@@ -311,6 +367,7 @@ class _GroupRunner:
         self.name, self.train, self.test, self.domain_index = name, train, test, domain_index
         self.model_cfg, self.cfg, self.out_dir, self.dataset, self.device = model_cfg, cfg, out_dir, dataset, device
         self.selection, self.note, self.n_folds = group_plan(train, cfg)
+        self.fusions = fusion_candidates(model_cfg, cfg) if self.selection == "kfold" else []
         self.progress = progress
         self.bar: tqdm | None = None
         self.timing: dict[str, list[float]] = {"seconds_per_epoch": [], "eval_seconds_per_epoch": [], "padding_ratio": []}
@@ -340,11 +397,16 @@ class _GroupRunner:
             return
         self._phase("cross-validate", len(self.cfg.seeds) * self.n_folds)
         for seed in self.cfg.seeds:  # this seed's own folds and curve: the std over seeds includes selection
-            curves = []
+            curves, by_fusion = [], [[] for _ in self.fusions]
             for f, (tr, va) in enumerate(kfold_splits(self.train, self.cfg.folds, seed)):
-                run = self._run(tr, _run_seed(seed, self.name, "fold", f), self.cfg.epochs, val=va)
+                run = self._run(tr, _run_seed(seed, self.name, "fold", f), self.cfg.epochs, val=va,
+                                fusions=self.fusions)
                 curves.append([r["val_mAP"] for r in run["records"]])
+                for c, fold_curves in enumerate(by_fusion):
+                    fold_curves.append([r["val_mAP_by_fusion"][c] for r in run["records"]])
             self.cv[seed] = {"folds": len(curves), "curve": mean_curve(curves), "curves": curves}
+            if self.fusions:  # per weighting, the mean over folds; the first is "curve"
+                self.cv[seed]["fusion_curves"] = [mean_curve(fc) for fc in by_fusion]
         self._close()
 
     def finish(self, pooled: dict[int, dict] | None = None) -> dict:
@@ -357,16 +419,22 @@ class _GroupRunner:
         seeds_out, checkpoints, final_records, seed_curves = [], [], [], []
         for seed in cfg.seeds:
             extra: dict = {}
-            chosen_epoch = cfg.epochs
+            chosen_epoch, fusion = cfg.epochs, None
             if self.selection == "kfold":
                 cv = self.cv[seed]
-                curve = pooled[seed]["curve"] if pooled is not None else cv["curve"]
-                chosen_epoch = 1 + max(range(cfg.epochs), key=lambda i: (curve[i], -i))  # earliest on ties
-                seed_curves.append(cv["curve"])
-                extra["cv"] = {**cv, "mAP": cv["curve"][chosen_epoch - 1]}
+                source = pooled[seed] if pooled is not None else cv
+                # the best (weighting, epoch) of the mean curves; earliest epoch, then own weights, on ties
+                c, chosen_epoch = best_of_curves(source.get("fusion_curves") or [source["curve"]])
+                own = cv["fusion_curves"][c] if self.fusions else cv["curve"]
+                seed_curves.append(own)
+                extra["cv"] = {**cv, "mAP": own[chosen_epoch - 1]}
                 if pooled is not None:
+                    curve = (source.get("fusion_curves") or [source["curve"]])[c]
                     extra["cv"]["pooled"] = {"groups": pooled[seed]["groups"], "curve": curve,
                                              "mAP": curve[chosen_epoch - 1]}
+                if self.fusions:
+                    fusion = self.fusions[c]
+                    extra["fusion"] = {"candidates": [list(f) for f in self.fusions], "chosen": list(fusion)}
             rs = _run_seed(seed, name, "final")
             if self.selection == "holdout":
                 tr, va = split_validation(self.train, cfg.val_fraction, seed)
@@ -376,7 +444,7 @@ class _GroupRunner:
                 seed_curves.append([r["val_mAP"] for r in run["records"]])
             else:
                 budget = cfg.epochs if (self.test and cfg.test_every) else chosen_epoch
-                run = self._run(self.train, rs, budget, test=self.test, keep_epochs=(chosen_epoch,))
+                run = self._run(self.train, rs, budget, test=self.test, keep_epochs=(chosen_epoch,), fusion=fusion)
                 epoch, state = chosen_epoch, run["states"][chosen_epoch]
             ckpt = Path(name) / f"seed{seed}.pt"
             torch.save(state, out_dir / ckpt)
@@ -404,6 +472,7 @@ class _GroupRunner:
             "selection": self.selection,
             "selection_note": self.note,
             "selected_epoch": [r["selected_epoch"] for r in seeds_out],  # per seed
+            "fusion_weights": [r["fusion"]["chosen"] if "fusion" in r else None for r in seeds_out],  # per seed
             "cv": cv_summary,
             "seeds": list(cfg.seeds),
             "checkpoints": checkpoints,

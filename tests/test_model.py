@@ -506,3 +506,34 @@ def test_input_noise_perturbs_training_passes_only():
         assert torch.equal(model(v, a, m, am)["score"], model(v, a, m, am)["score"])
     with pytest.raises(ValueError, match="input_noise"):
         tiny(input_noise=-0.1)
+
+
+def test_fusion_weights_travel_in_the_checkpoint_and_score_by_hand():
+    """set_fusion_weights changes the score to the weighted logit sum computed by hand; the weights
+    are in the state_dict, so a fresh model loading it scores the same; a checkpoint written
+    before the buffer existed loads with the configured weights; fuse() under explicit weights
+    equals the score of a model holding them."""
+    visual, audio, mask, amask = inputs(B=1, T=4)
+    torch.manual_seed(0)
+    model = build_model(tiny(w_co=1.0, w_v=1.0, w_a=1.0), DV, DA).eval()
+    model.set_fusion_weights((0.5, 1.0, 0.0))
+    with torch.no_grad():
+        out = model(visual, audio, mask, amask)
+    co, v = out["logits"]["co"][0], out["logits"]["v"][0]
+    torch.testing.assert_close(out["score"][0], 0.5 * co + v)
+    state = model.state_dict()
+    assert state["fusion_w"].tolist() == [0.5, 1.0, 0.0]
+    fresh = build_model(tiny(), DV, DA).eval()
+    fresh.load_state_dict(state, strict=True)
+    assert fresh.fusion_weights == {"co": 0.5, "v": 1.0, "a": 0.0}
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(visual, audio, mask, amask)["score"], out["score"])
+        torch.testing.assert_close(model.fuse(out["logits"], mask, amask, (1.0, 1.0, 1.0)),
+                                   build_model(tiny(), DV, DA).fuse(out["logits"], mask, amask))
+    old = {k: t for k, t in state.items() if k != "fusion_w"}  # written before fusion_w existed
+    legacy = build_model(tiny(w_a=2.0), DV, DA)
+    legacy.load_state_dict(old, strict=True)
+    assert legacy.fusion_weights == {"co": 1.0, "v": 1.0, "a": 2.0}
+    for bad in ((1.0, -1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 1.0)):
+        with pytest.raises(ValueError, match="three numbers >= 0"):
+            model.set_fusion_weights(bad)

@@ -422,3 +422,61 @@ def test_lambda_av_trains_jointly_trained_streams_only(tmp_path):
         on, off = epochs(variant, 1.0), epochs(variant, 0.0)
         assert [r["loss"] for r in on] == [r["loss"] for r in off]
         assert all(r["loss_av"] == 0 for r in on)
+
+
+def test_best_of_curves_prefers_value_then_earliest_epoch_then_first_candidate():
+    from pipeline.selection import best_of_curves
+    assert best_of_curves([[0.5, 0.7, 0.7], [0.6, 0.7, 0.4]]) == (0, 2)  # 0.7 at epoch 2 in both: the first
+    assert best_of_curves([[0.5, 0.6], [0.6, 0.9]]) == (1, 2)
+    assert best_of_curves([[None, 0.3], [0.2, None]]) == (0, 2)
+    with pytest.raises(ValueError, match="no scored epoch"):
+        best_of_curves([[None]])
+
+
+def test_fusion_candidates_own_weights_first_without_repeats():
+    from pipeline.train import fusion_candidates
+    grid = TrainConfig(fusion_grid=[[1, 1, 1], [1, 1, 0], [0, 1, 0.5]])
+    assert fusion_candidates(ModelConfig(variant="co_av"), grid) == [(1.0, 1.0, 1.0), (1.0, 1.0, 0.0), (0.0, 1.0, 0.5)]
+    # late_av has no co-occurrence head: [0, 1, 1] and [5, 1, 1] weigh its heads as its own (1, 1)
+    late = TrainConfig(fusion_grid=[[0, 1, 1], [5, 1, 1]])
+    assert fusion_candidates(ModelConfig(variant="late_av"), late) == []
+    assert fusion_candidates(ModelConfig(variant="late_av"), TrainConfig(fusion_grid=[[1, 1, 0]]))[1] == (1.0, 1.0, 0.0)
+    for mcfg, tcfg in ((ModelConfig(variant="v_only"), grid), (ModelConfig(fusion="early"), grid),
+                       (ModelConfig(variant="co_av"), TrainConfig(fusion_grid=[[1, 1, 0]], selection="holdout")),
+                       (ModelConfig(variant="co_av"), TrainConfig())):
+        assert fusion_candidates(mcfg, tcfg) == []
+    with pytest.raises(ValueError, match=r"train.fusion_grid\[1\]"):
+        TrainConfig(fusion_grid=[[1, 1, 1], [1, -1, 0]])
+
+
+def test_fusion_grid_chooses_weights_with_the_epoch_and_keeps_them_in_the_checkpoint(tmp_path):
+    """kfold with a fusion grid: the own weighting's curve is the plain run's curve (the heads
+    train the same under any weighting), the seed's (weighting, epoch) is the best point of the
+    weightings' mean curves, the kept model is the plain fixed run of that many epochs with the
+    chosen weights in its state_dict, and evaluation scores with them."""
+    items = planted_items(6, 2)
+    mcfg = ModelConfig(**TINY)
+    kw = dict(epochs=4, batch_size=2, folds=2, seeds=[0], test_every=0, **CPU)
+    grid = [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+    hg = train_dataset(items, mcfg, TrainConfig(fusion_grid=grid, **kw), tmp_path / "grid", "youtube_highlights",
+                       progress=False)
+    hp = train_dataset(items, mcfg, TrainConfig(**kw), tmp_path / "plain", "youtube_highlights", progress=False)
+    run = hg["groups"]["dog"]["runs"][0]
+    curves = run["cv"]["fusion_curves"]
+    assert run["fusion"]["candidates"] == [[1.0, 1.0, 1.0], *grid]
+    assert curves[0] == hp["groups"]["dog"]["runs"][0]["cv"]["curve"] == run["cv"]["curve"]
+    assert len({tuple(c) for c in curves}) > 1  # the weightings score differently
+    best = max(v for c in curves for v in c)
+    e_best = min(e for c in curves for e, v in enumerate(c, 1) if v == best)
+    c_best = min(i for i, c in enumerate(curves) if c[e_best - 1] == best)
+    assert (run["selected_epoch"], run["fusion"]["chosen"]) == (e_best, [[1.0, 1.0, 1.0], *grid][c_best])
+    assert hg["groups"]["dog"]["fusion_weights"] == [[[1.0, 1.0, 1.0], *grid][c_best]]
+    hf = train_dataset(items, mcfg, TrainConfig(**{**kw, "epochs": e_best}, selection="fixed"), tmp_path / "fixed",
+                       "youtube_highlights", progress=False)
+    assert hf["groups"]["dog"]["fusion_weights"] == [None]
+    kept = torch.load(tmp_path / "grid" / "dog" / "seed0.pt", weights_only=True)
+    fixed = torch.load(tmp_path / "fixed" / "dog" / "seed0.pt", weights_only=True)
+    assert kept["fusion_w"].tolist() == [[1.0, 1.0, 1.0], *grid][c_best]
+    assert all(torch.equal(kept[k], fixed[k]) for k in kept if k != "fusion_w")
+    model = load_group_models(tmp_path / "grid", hg, "dog", mcfg)[0]
+    assert model.fusion_weights == dict(zip(("co", "v", "a"), [[1.0, 1.0, 1.0], *grid][c_best]))
