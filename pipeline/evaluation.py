@@ -116,7 +116,8 @@ def evaluate_run(
     ``{"dataset", "umt": {"mAP", "std", "per_seed", "per_domain", "per_domain_std"},
     "standard": {...}, "ensemble": {"umt": {"mAP", "per_domain"}, "standard": {...}},
     "test_best_epoch_optimistic": {..., "note"}, "cv": {"mAP", "per_group"}, "selected_epoch":
-    {group: [epoch per seed]}, "seeds", "selection", "seconds_per_epoch", "padding_ratio", "num_videos",
+    {group: [epoch per seed]}, "fusion_weights": {group: [[w_co, w_v, w_a] or None per seed]}, "seeds",
+    "selection", "seconds_per_epoch", "padding_ratio", "num_videos",
     "unevaluated_videos": {"no_features", "no_model"}, "skipped_videos": {"train": [...], "test": [...]}}``.
     ``skipped``: the videos left out before (``pipeline.skipped.read_skips``). The honest figure is ``umt``: mean and
     std over the seeds of each seed's model, the epoch chosen without the test split.
@@ -163,6 +164,8 @@ def evaluate_run(
         "cv": {"mAP": _mean_or_none([g["cv"]["mAP"] for g in groups.values() if g["cv"]]),
                "per_group": {n: g["cv"]["mAP"] for n, g in groups.items() if g["cv"]}},
         "selected_epoch": {n: g["selected_epoch"] for n, g in groups.items()},
+        # late-fusion weights chosen by cross-validation (train.fusion_grid), per seed; None: model.w_*
+        "fusion_weights": {n: g.get("fusion_weights", [None] * len(seeds)) for n, g in groups.items()},
         "seeds": seeds,
         "selection": sorted({g["selection"] for g in groups.values()}),
         "seconds_per_epoch": float(np.mean([g["seconds_per_epoch"] for g in groups.values()])),

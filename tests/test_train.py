@@ -298,6 +298,7 @@ def test_evaluate_run_reports_seeds_ensemble_and_unevaluated(tmp_path):
     assert m["umt"]["std"] == pytest.approx(np.std(m["umt"]["per_seed"]))
     assert m["test_best_epoch_optimistic"]["note"].startswith("epoch chosen on the test split")
     assert set(m["selected_epoch"]) == {"dog", "surfing"} and m["num_videos"] == 4
+    assert m["fusion_weights"] == {"dog": [None] * 3, "surfing": [None] * 3}  # no fusion_grid: model.w_*
     assert m["unevaluated_videos"] == {"no_features": 1, "no_model": 0}
     assert json.loads((tmp_path / "metrics" / "yt.json").read_text()) == m
     # the predictions file is the seeds' ensemble: the mean of the three models' probabilities
@@ -480,3 +481,6 @@ def test_fusion_grid_chooses_weights_with_the_epoch_and_keeps_them_in_the_checkp
     assert all(torch.equal(kept[k], fixed[k]) for k in kept if k != "fusion_w")
     model = load_group_models(tmp_path / "grid", hg, "dog", mcfg)[0]
     assert model.fusion_weights == dict(zip(("co", "v", "a"), [[1.0, 1.0, 1.0], *grid][c_best]))
+    m = evaluate_run(items, tmp_path / "grid", mcfg, "youtube_highlights", table_of(items), tmp_path / "pred.jsonl",
+                     tmp_path / "metrics.json")
+    assert m["fusion_weights"] == {"dog": [[[1.0, 1.0, 1.0], *grid][c_best]]}
