@@ -38,6 +38,8 @@ SETTINGS: dict[str, tuple[dict, str]] = {
     "cr_av": ({"model.variant": "cr_av"}, "plain cross-attention (Table 3)"),
     "late_av": ({"model.variant": "late_av"}, "v_only and a_only trained independently, logits summed (not in the paper)"),
     "co_av": ({}, "the paper's model, params.yaml as committed"),
+    "co_av_fixed": ({"train.fusion_grid": []},
+                    "co_av with the late-fusion weights fixed at model.w_* (the default until 2026-12-07)"),
     "co_av_joint": ({"model.stream_training": "joint", "model.fusion_score": "probability"},
                     "co_av trained end to end, heads' probabilities averaged (the default until 2026-12-02)"),
     "co_av_ce": ({"loss.lambda_hpcl": 0.0, "loss.lambda_rank": 0.0}, "co_av without the contrastive terms (Table 4)"),

@@ -221,6 +221,9 @@ def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
         assert t.epochs == epochs, name
     assert m.variant == "v_only" and configs(sections["model"], sections["train"], sections["loss"],
                                              SETTINGS["linear"][0])[0].variant == "linear"
+    # co_av_fixed: the default before 2026-12-07, fusion weights not chosen by cross-validation
+    assert configs(sections["model"], {**sections["train"], "fusion_grid": [[1, 1, 0]]}, sections["loss"],
+                   SETTINGS["co_av_fixed"][0])[1].fusion_grid == []
     with pytest.raises(ValueError, match="expected model"):
         configs({}, {}, {}, {"lr": 0.1})
     with pytest.raises(ValueError, match="unknown model params"):
