@@ -109,8 +109,9 @@ class ModelConfig:
         projected training segments (``HPCLModel.fit_inputs``); none: no global context.
     fusion: late | early (paper Table 6).
     w_co, w_v, w_a: late-fusion weights of the co-occurrence, intra-visual and intra-audio
-        heads (the paper's "weighted sum"; values not stated: equal by default); ``late_av``
-        weighs its two logits by w_v and w_a.
+        heads (the paper's "weighted sum"; values not stated: equal by default, and
+        ``train.fusion_grid`` lets cross-validation choose others); ``late_av`` weighs its two
+        logits by w_v and w_a.
     fusion_score: logit | probability: what late fusion sums (not stated in the paper).
         logit: ``sum_k w_k l_k``, log-odds add, so a segment with evidence in several heads
         ranks above one with evidence in one; probability: the logit of ``sum_k w_k p_k /

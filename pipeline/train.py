@@ -424,14 +424,14 @@ class _GroupRunner:
                 cv = self.cv[seed]
                 source = pooled[seed] if pooled is not None else cv
                 # the best (weighting, epoch) of the mean curves; earliest epoch, then own weights, on ties
-                c, chosen_epoch = best_of_curves(source.get("fusion_curves") or [source["curve"]])
+                curves = source.get("fusion_curves") or [source["curve"]]  # one per weighting
+                c, chosen_epoch = best_of_curves(curves)
                 own = cv["fusion_curves"][c] if self.fusions else cv["curve"]
                 seed_curves.append(own)
                 extra["cv"] = {**cv, "mAP": own[chosen_epoch - 1]}
                 if pooled is not None:
-                    curve = (source.get("fusion_curves") or [source["curve"]])[c]
-                    extra["cv"]["pooled"] = {"groups": pooled[seed]["groups"], "curve": curve,
-                                             "mAP": curve[chosen_epoch - 1]}
+                    extra["cv"]["pooled"] = {"groups": pooled[seed]["groups"], "curve": curves[c],
+                                             "mAP": curves[c][chosen_epoch - 1]}
                 if self.fusions:
                     fusion = self.fusions[c]
                     extra["fusion"] = {"candidates": [list(f) for f in self.fusions], "chosen": list(fusion)}
