@@ -52,9 +52,10 @@ def cmd_make_bench(args: argparse.Namespace) -> None:
     if args.dataset == "youtube_highlights":
         if len(args.labels) != 1:
             raise ValueError("youtube_highlights: --labels is one folder (the authors' release)")
-        planted = plant_youtube(args.labels[0], args.splits, args.domains, seed=args.seed, cfg=cfg)
+        planted = plant_youtube(args.labels[0], args.splits, args.domains, seed=args.seed, cfg=cfg,
+                                rotation=args.rotation)
     else:
-        planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=cfg)
+        planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=cfg, rotation=args.rotation)
     result = {"written": write_planted(planted, args.out, cfg, args.seed) if args.out else None}
     if args.calibrate:
         result["calibration"] = calibrate(planted)
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder, e.g. data/raw/youtube_highlights (omit to only calibrate)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", help="JSON overriding the difficulty knobs of pipeline.synthbench.SynthConfig")
+    p.add_argument("--rotation", type=int, default=0,
+                   help="hold out other videos of the same planted set: per domain, train + val turned by "
+                   "ROTATION x len(val) (0 = UMT's split; TVSum: 0-4, each category's videos in turn)")
     p.add_argument("--calibrate", action="store_true")
     p.set_defaults(func=cmd_make_bench)
 

@@ -191,14 +191,38 @@ def _plant(planter: "_Planter", cfg: SynthConfig, v: VideoAnnotation, split: str
         facts["shifts"][str(f["shift"])] = facts["shifts"].get(str(f["shift"]), 0) + 1
 
 
-def _split_lists(splits_file: Path, dataset: str, domains: list[str] | None) -> dict:
+def _split_lists(splits_file: Path, dataset: str, domains: list[str] | None, rotation: int = 0) -> dict:
     with open(splits_file, encoding="utf-8") as fh:
         splits = json.load(fh)[dataset]
     domains = sorted(splits) if domains is None else domains
     missing = [d for d in domains if d not in splits]
     if missing:
         raise ValueError(f"{splits_file}: no split lists for {missing} (has {sorted(splits)})")
-    return {d: {part: list(vids) for part, vids in splits[d].items()} for d in domains}  # copies: draws are appended
+    lists = {d: {part: list(vids) for part, vids in splits[d].items()} for d in domains}  # copies: draws are appended
+    return rotate_split(lists, rotation, str(splits_file))
+
+
+def rotate_split(lists: dict, rotation: int, source: str = "split lists") -> dict:
+    """``lists`` ({domain: {"train": [...], "val": [...]}}) with another held-out set: per domain the
+    videos, train then val in list order, turn by ``rotation`` times the size of the val list and
+    the last that many become val. Rotation 0 is the split itself; rotations 0..R-1 (R = the
+    fewest ``len(train + val) // len(val)`` over the domains) hold out disjoint sets, so the same
+    planted videos give an outer cross-validation: R honest test readings instead of one (TVSum:
+    5, each category's 5 videos in turn). Raises ValueError naming the domain when ``rotation`` is
+    outside 0..R-1."""
+    if rotation == 0:
+        return lists
+    out = {}
+    for d, parts in lists.items():
+        train, val = list(parts.get("train", [])), list(parts.get("val", []))
+        videos, n = train + val, len(val)
+        if rotation < 0 or n == 0 or rotation >= len(videos) // n:
+            limit = len(videos) // n if n else 0
+            raise ValueError(f"{source}: domain {d!r}: rotation {rotation} outside 0..{limit - 1} "
+                             f"({len(train)} train and {n} val videos)")
+        turned = videos[rotation * n:] + videos[:rotation * n]
+        out[d] = {"train": turned[:-n], "val": turned[-n:]}
+    return out
 
 
 @dataclass
@@ -227,16 +251,17 @@ def _item(v: VideoAnnotation, split: str, visual: np.ndarray, audio: np.ndarray,
 
 
 def plant_youtube(labels_root: str | os.PathLike, splits_file: str | os.PathLike, domains: list[str] | None,
-                  seed: int = 0, cfg: SynthConfig | None = None) -> Planted:
+                  seed: int = 0, cfg: SynthConfig | None = None, rotation: int = 0) -> Planted:
     """Planted features on the real YouTube Highlights labels (the authors' release at
-    ``labels_root``) of the videos of ``domains`` that UMT's split lists name."""
+    ``labels_root``) of the videos of ``domains`` that UMT's split lists name (turned by
+    ``rotation``, :func:`rotate_split`; a video's features do not depend on its split)."""
     cfg = cfg or SynthConfig()
-    lists = _split_lists(Path(splits_file), "youtube_highlights", domains)
+    lists = _split_lists(Path(splits_file), "youtube_highlights", domains, rotation)
     domains = list(lists)
     split_of = {v: ("train" if part == "train" else "test") for s in lists.values() for part in ("train", "val")
                 for v in s[part]}
     planter = _Planter(cfg, seed, domains)
-    items, videos, facts = [], {}, {"shifts": {}}
+    items, videos, facts = [], {}, {"shifts": {}, "rotation": rotation}
     for v in read_authors(labels_root).videos:
         if v.vid not in split_of or v.domain not in lists:
             continue
@@ -246,8 +271,9 @@ def plant_youtube(labels_root: str | os.PathLike, splits_file: str | os.PathLike
 
 
 def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.PathLike, seed: int = 0,
-                cfg: SynthConfig | None = None) -> Planted:
-    """Planted features on the real TVSum shot scores (lighthouse jsonl files). A shot's cue
+                cfg: SynthConfig | None = None, rotation: int = 0) -> Planted:
+    """Planted features on the real TVSum shot scores (lighthouse jsonl files), UMT's split turned
+    by ``rotation`` (:func:`rotate_split`; a video's features do not depend on its split). A shot's cue
     strength is ``0.5 + 0.5 * (mean annotator score - 1) / 4`` (0.5 to 1, so the better shots of
     a video carry the stronger cue) where it is a positive of the binary label (mean above the
     video's median), 0 elsewhere."""
@@ -257,11 +283,11 @@ def plant_tvsum(labels_files: list[str | os.PathLike], splits_file: str | os.Pat
                          "files, which cannot name the extra draws)")
     anns = [v for f in labels_files for v in read_lighthouse_jsonl(f, "tvsum").videos]
     domains = sorted({v.domain for v in anns})
-    lists = _split_lists(Path(splits_file), "tvsum", domains)
+    lists = _split_lists(Path(splits_file), "tvsum", domains, rotation)
     split_of = {v: ("train" if part == "train" else "test") for s in lists.values() for part in ("train", "val")
                 for v in s[part]}
     planter = _Planter(cfg, seed, domains)
-    items, videos, facts = [], {}, {"shifts": {}}
+    items, videos, facts = [], {}, {"shifts": {}, "rotation": rotation}
     for v in anns:
         if v.vid not in split_of:
             continue

@@ -20,6 +20,7 @@ from pipeline.synthbench import (
     cue_oracle_scores,
     plant_tvsum,
     plant_youtube,
+    rotate_split,
     with_context,
     write_planted,
 )
@@ -162,6 +163,39 @@ def test_tvsum_plant_and_lighthouse_layout(shared_data, tmp_path):
                      names={"visual": "i3d", "audio": "pann"})
     it = planted.items[0]
     np.testing.assert_array_equal(read_store(tmp_path / "v.h5")[it.vid], it.visual)
+
+
+def test_rotate_split_by_hand():
+    """Each domain's train + val turn by rotation x len(val); the last len(val) are held out."""
+    lists = {"a": {"train": ["a0", "a1", "a2", "a3"], "val": ["a4"]},
+             "b": {"train": ["b0", "b1", "b2", "b3", "b4", "b5"], "val": ["b6", "b7"]}}
+    assert rotate_split(lists, 0) == lists
+    assert rotate_split(lists, 1) == {"a": {"train": ["a1", "a2", "a3", "a4"], "val": ["a0"]},
+                                      "b": {"train": ["b2", "b3", "b4", "b5", "b6", "b7"], "val": ["b0", "b1"]}}
+    assert rotate_split(lists, 3)["b"] == {"train": ["b6", "b7", "b0", "b1", "b2", "b3"], "val": ["b4", "b5"]}
+    held = [v for r in range(4) for v in rotate_split(lists, r)["b"]["val"]]
+    assert sorted(held) == sorted(lists["b"]["train"] + lists["b"]["val"])  # disjoint, all videos once
+    assert rotate_split({"a": lists["a"]}, 4)["a"]["val"] == ["a3"]
+    with pytest.raises(ValueError, match="domain 'b': rotation 4 outside 0..3"):
+        rotate_split(lists, 4)
+    with pytest.raises(ValueError, match="rotation -1"):
+        rotate_split(lists, -1)
+
+
+def test_tvsum_rotation_holds_out_another_video_with_the_same_features(shared_data, tmp_path):
+    files = [shared_data / "tvsum" / f"lighthouse_tvsum_{p}_release.jsonl" for p in ("train", "val")]
+    splits = shared_data / "splits" / "umt_splits.json"
+    umt = json.loads(splits.read_text())["tvsum"]
+    base, turned = plant_tvsum(files, splits), plant_tvsum(files, splits, rotation=2)
+    test = sorted(it.vid for it in turned.items if it.split == "test")
+    assert test == sorted(umt[d]["train"][1] for d in umt)  # each category's second training video
+    assert sum(it.split == "train" for it in turned.items) == 40
+    by_vid = {it.vid: it for it in base.items}
+    for it in turned.items:
+        np.testing.assert_array_equal(it.visual, by_vid[it.vid].visual)  # only the split moved
+    facts = write_planted(turned, tmp_path, SynthConfig(), seed=0)
+    written = json.loads((tmp_path / "annotations" / "umt_splits.json").read_text())["tvsum"]
+    assert facts["rotation"] == 2 and sorted(v for d in written.values() for v in d["val"]) == test
 
 
 def test_calibration_reports_chance_and_a_probe_above_it(parkour):
