@@ -15,6 +15,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .align import VideoItem
@@ -107,4 +108,60 @@ def ablation_table(out_dir: str | os.PathLike, names: list[str] | None = None) -
         lines.append(f"| {name} | {_pm(m['umt'])} | {_pm(m.get('standard'))} | {m['ensemble']['umt']['mAP']:.3f} | "
                      f"{'-' if cv is None else f'{cv:.3f}'} | {_pm(m.get('test_best_epoch_optimistic'))} | "
                      f"{','.join(map(str, epochs)) or '-'} | {m['seconds_per_epoch']:.2f} |")
+    return "\n".join(lines)
+
+
+def _per_seed(run: Path, protocol: str) -> tuple[list[int], list[float]]:
+    path = Path(run) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics (expected OUT/<setting>/metrics.json from `hpcl ablate`)")
+    m = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return list(m["seeds"]), [float(v) for v in m[protocol]["per_seed"]]
+    except (KeyError, TypeError):
+        raise ValueError(f"{path}: no per-seed {protocol!r} figures (key {protocol}.per_seed)") from None
+
+
+def _mean_std(values: list[float]) -> str:
+    arr = np.asarray(values, dtype=float)
+    return f"{arr.mean():+.3f} +- {arr.std():.3f}" if arr.size else "-"
+
+
+def paired_comparison(pairs: list[tuple[str | os.PathLike, str | os.PathLike]]) -> str:
+    """Setting A against setting B over several datasets (bench draws, split rotations), seed by
+    seed: ``pairs`` = [(A's run folder, B's run folder)], each ``OUT/<setting>`` of ``hpcl ablate``
+    on the same data. A markdown table: one row per pair (honest umt mAP of A and B, mean +- std
+    over seeds, and A - B), then all runs pooled (A and B, A - B per run: mean +- std, how often A is ahead,
+    the range) and the pairs' own differences (their mean +- std: the spread between datasets);
+    the same for textbook AP. std is the population std (ddof 0), as in the metrics files.
+    Raises ValueError where a pair's runs used different seeds."""
+    if not pairs:
+        raise ValueError("paired_comparison: no pairs")
+    rows = ["| A | B | A umt | B umt | A - B umt | A textbook | B textbook | A - B textbook |",
+            "|---|---|---|---|---|---|---|---|"]
+    diffs = {"umt": [], "standard": []}  # per run
+    values = {("umt", "A"): [], ("umt", "B"): [], ("standard", "A"): [], ("standard", "B"): []}  # per run
+    pair_diffs = {"umt": [], "standard": []}  # per pair
+    for a, b in pairs:
+        cells = []
+        for protocol in ("umt", "standard"):
+            seeds_a, va = _per_seed(Path(a), protocol)
+            seeds_b, vb = _per_seed(Path(b), protocol)
+            if seeds_a != seeds_b:
+                raise ValueError(f"{a} (seeds {seeds_a}) and {b} (seeds {seeds_b}): different seeds, not paired")
+            d = [x - y for x, y in zip(va, vb)]
+            diffs[protocol] += d
+            values[protocol, "A"] += va
+            values[protocol, "B"] += vb
+            pair_diffs[protocol].append(float(np.mean(d)))
+            cells += [f"{np.mean(va):.3f} +- {np.std(va):.3f}", f"{np.mean(vb):.3f} +- {np.std(vb):.3f}", _mean_std(d)]
+        rows.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
+    lines = ["\n".join(rows), ""]
+    for protocol, label in (("umt", "umt mAP"), ("standard", "textbook AP")):
+        d = np.asarray(diffs[protocol])
+        va, vb = np.asarray(values[protocol, "A"]), np.asarray(values[protocol, "B"])
+        lines.append(f"{label}, {len(d)} runs: A {va.mean():.3f} +- {va.std():.3f}, B {vb.mean():.3f} +- {vb.std():.3f}; "
+                     f"A - B {_mean_std(list(d))} (A ahead in {int((d > 0).sum())}, "
+                     f"equal in {int((d == 0).sum())}, range {d.min():+.3f} to {d.max():+.3f}); "
+                     f"per pair ({len(pairs)}): {_mean_std(pair_diffs[protocol])}")
     return "\n".join(lines)

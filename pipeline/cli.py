@@ -70,8 +70,13 @@ def _parse_value(text: str):
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from .ablation import SETTINGS, ablation_table, run_setting
+    from .ablation import SETTINGS, ablation_table, paired_comparison, run_setting
 
+    if args.compare:
+        print(paired_comparison(args.compare))
+        return
+    if not args.out:
+        raise ValueError("ablate: --out is required (the results folder), except with --compare")
     if args.table:
         print(ablation_table(args.out, args.settings or None))
         return
@@ -272,12 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "OUT/<setting>/metrics.json and prints a markdown table.")
     p.add_argument("settings", nargs="*", help="setting names (with --table: the row order)")
     p.add_argument("--dataset", default="youtube_highlights", choices=["demo", "youtube_highlights", "tvsum"])
-    p.add_argument("--out", required=True, help="results folder, e.g. ablations/youtube_highlights")
+    p.add_argument("--out", help="results folder, e.g. ablations/youtube_highlights")
     p.add_argument("--set", action="append", help="extra override for every setting, e.g. train.lr=0.001")
     p.add_argument("--suffix", help="appended to each setting's name in OUT (e.g. _lr1e-3)")
     p.add_argument("--params", help="params.yaml (default: the repository's)")
     p.add_argument("--root", default=".", help="repository root holding data/ (default: .)")
     p.add_argument("--table", action="store_true", help="only print the table of the results in OUT")
+    p.add_argument("--compare", nargs=2, action="append", metavar=("A", "B"),
+                   help="only compare run folders OUT/<setting> seed by seed (repeat for several draws or "
+                   "rotations): per pair and pooled, A - B umt mAP and textbook AP")
     p.set_defaults(func=cmd_ablate)
 
     def backbone_args(q: argparse.ArgumentParser, audio: bool) -> None:

@@ -277,3 +277,37 @@ def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
     # the textbook-AP column (mean +- std over seeds) follows the honest umt figure
     assert lines[0].split("|")[3].strip() == "textbook AP"
     assert lines[3].split("|")[3].strip() == f"{saved['standard']['mAP']:.3f} +- {saved['standard']['std']:.3f}"
+
+
+def _run_folder(path, seeds, umt, standard):
+    path.mkdir(parents=True)
+    (path / "metrics.json").write_text(json.dumps({"seeds": seeds, "umt": {"per_seed": umt},
+                                                   "standard": {"per_seed": standard}}))
+    return path
+
+
+def test_paired_comparison_by_hand(tmp_path, capsys):
+    """Two datasets x two seeds: umt A - B per run (0.1, -0.1, 0.2, 0.2) -> mean 0.100, population
+    std sqrt((0 + 0.04 + 0.01 + 0.01) / 4) = 0.122; per pair 0.0 and 0.2 -> 0.100 +- 0.100."""
+    from pipeline.ablation import paired_comparison
+    from pipeline.cli import main
+
+    a1 = _run_folder(tmp_path / "d1" / "co_av", [0, 1], [0.6, 0.5], [0.8, 0.8])
+    b1 = _run_folder(tmp_path / "d1" / "linear", [0, 1], [0.5, 0.6], [0.7, 0.7])
+    a2 = _run_folder(tmp_path / "d2" / "co_av", [0, 1], [0.7, 0.7], [0.9, 0.7])
+    b2 = _run_folder(tmp_path / "d2" / "linear", [0, 1], [0.5, 0.5], [0.7, 0.7])
+    text = paired_comparison([(a1, b1), (a2, b2)])
+    assert f"| {a1} | {b1} | 0.550 +- 0.050 | 0.550 +- 0.050 | +0.000 +- 0.100 | 0.800 +- 0.000 | 0.700 +- 0.000 | " \
+           "+0.100 +- 0.000 |" in text
+    assert ("umt mAP, 4 runs: A 0.625 +- 0.083, B 0.525 +- 0.043; A - B +0.100 +- 0.122 (A ahead in 3, equal in 0, "
+            "range -0.100 to +0.200); per pair (2): +0.100 +- 0.100") in text
+    assert ("textbook AP, 4 runs: A 0.800 +- 0.071, B 0.700 +- 0.000; A - B +0.100 +- 0.071 (A ahead in 3, equal in 1, "
+            "range +0.000 to +0.200); per pair (2): +0.100 +- 0.000") in text
+    assert main(["ablate", "--compare", str(a1), str(b1), "--compare", str(a2), str(b2)]) == 0
+    assert "per pair (2): +0.100 +- 0.100" in capsys.readouterr().out
+    other = _run_folder(tmp_path / "d3" / "linear", [0, 2], [0.5, 0.5], [0.7, 0.7])
+    with pytest.raises(ValueError, match="different seeds"):
+        paired_comparison([(a1, other)])
+    assert main(["ablate", "--compare", str(a1), str(tmp_path / "nowhere")]) == 2
+    assert "nowhere/metrics.json: no metrics" in capsys.readouterr().err
+    assert main(["ablate", "co_av"]) == 2  # neither --out nor --compare
