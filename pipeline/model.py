@@ -70,6 +70,7 @@ STORED_BEFORE = {"fusion_score": "probability", "stream_training": "joint"}
 FUSION_HEADS = ("co", "v", "a")  # the order of (w_co, w_v, w_a)
 POS_ENCODINGS = ("relative", "sinusoidal", "none")
 REL_POS_INITS = ("locality", "zero")
+BLOCK_NORMS = ("post", "pre")
 
 
 @dataclass
@@ -92,6 +93,11 @@ class ModelConfig:
     num_layers: intra-modality self-attention blocks per modality (not stated).
     num_cross_layers: co-occurrence (or cross-attention) blocks per modality (not stated).
     ffn_dim: hidden width of the blocks' feed-forward layers.
+    block_norm: post | pre (not stated in the paper). post: each attention block normalises its
+        output (``LayerNorm(x + sublayer(x))``, the original transformer's and UMT's layout), so
+        every embedding a head reads has the same scale; pre: each sub-layer reads a normalised
+        copy and adds to an un-normalised residual stream (``x + sublayer(LayerNorm(x))``), so how
+        strongly a segment's input carries a cue can reach the heads as a magnitude.
     dropout: dropout on the attention blocks' residual branches and feed-forward layer (not on
         the attention weights).
     pos_encoding: relative | sinusoidal | none (not stated in the paper). relative: a learned
@@ -135,6 +141,7 @@ class ModelConfig:
     num_layers: int = 1
     num_cross_layers: int = 1
     ffn_dim: int = 512
+    block_norm: str = "post"
     dropout: float = 0.1
     pos_encoding: str = "relative"
     rel_pos_max: int = 16
@@ -159,6 +166,7 @@ class ModelConfig:
             ("pos_encoding", POS_ENCODINGS),
             ("rel_pos_init", REL_POS_INITS),
             ("input_norm", INPUT_NORMS),
+            ("block_norm", BLOCK_NORMS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -232,7 +240,9 @@ class RelativePositionBias(nn.Module):
 
 
 class AttentionBlock(nn.Module):
-    """Post-norm transformer block: queries attend over keys/values, then a feed-forward layer.
+    """Transformer block: queries attend over keys/values, then a feed-forward layer; post-norm
+    (``LayerNorm(x + sublayer(x))``) or, with ``pre_norm``, pre-norm (``x + sublayer(LayerNorm(x))``,
+    queries and keys/values normalised by the same LayerNorm, the output not normalised).
 
     forward(q [B, Tq, d], kv [B, Tk, d], key_valid [B, Tk] bool, q_time [Tq] | None,
     k_time [Tk] | None) -> [B, Tq, d].
@@ -243,9 +253,10 @@ class AttentionBlock(nn.Module):
     """
 
     def __init__(self, d: int, num_heads: int, ffn_dim: int, dropout: float, rel_pos_max: int = 0,
-                 rel_pos_slope: float = 0.0) -> None:
+                 rel_pos_slope: float = 0.0, pre_norm: bool = False) -> None:
         super().__init__()
         self.num_heads = num_heads
+        self.pre_norm = pre_norm
         # no dropout on the attention weights: its mask over [B*H, Tq, Tk] took 15% of a CPU step
         self.attn = nn.MultiheadAttention(d, num_heads, dropout=0.0, batch_first=True)
         self.rel = RelativePositionBias(num_heads, rel_pos_max, rel_pos_slope) if rel_pos_max > 0 else None
@@ -273,6 +284,12 @@ class AttentionBlock(nn.Module):
         if self.rel is not None and q_time is not None and k_time is not None:
             bias = bias + self.rel(q_time, k_time)[None]  # [B, H, Tq, Tk]
         bias = bias.expand(B, self.num_heads, Tq, Tk).reshape(B * self.num_heads, Tq, Tk)
+        if self.pre_norm:
+            qn = self.norm1(q)  # [B, Tq, d]
+            kvn = qn if kv is q else self.norm1(kv)  # [B, Tk, d]
+            a, _ = self.attn(qn, kvn, kvn, attn_mask=bias, need_weights=False)  # [B, Tq, d]
+            x = q + self.drop(a.masked_fill(empty[:, None, None], 0.0))  # [B, Tq, d]
+            return x + self.drop(self.ffn(self.norm2(x)))  # [B, Tq, d]
         a, _ = self.attn(q, kv, kv, attn_mask=bias, need_weights=False)  # [B, Tq, d]
         a = a.masked_fill(empty[:, None, None], 0.0)
         x = self.norm1(q + self.drop(a))  # [B, Tq, d]
@@ -297,13 +314,14 @@ class GlobalContext(nn.Module):
     no time, so no relative position bias.
     """
 
-    def __init__(self, d: int, num_heads: int, ffn_dim: int, dropout: float, init: str) -> None:
+    def __init__(self, d: int, num_heads: int, ffn_dim: int, dropout: float, init: str,
+                 pre_norm: bool = False) -> None:
         super().__init__()
         if init not in ("random", "mean"):
             raise ValueError(f"global init must be random or mean, got {init!r}")
         self.init = init
         self.g_init = nn.Parameter(torch.randn(d) * 0.02)  # [d] G_init
-        self.block = AttentionBlock(d, num_heads, ffn_dim, dropout)
+        self.block = AttentionBlock(d, num_heads, ffn_dim, dropout, pre_norm=pre_norm)
 
     @torch.no_grad()
     def set_mean(self, mean: torch.Tensor) -> None:
@@ -338,10 +356,11 @@ class Stream(nn.Module):
         self.proj = nn.Linear(self.inputs.out_dim, d)
         self.sinusoidal = cfg.pos_encoding == "sinusoidal"
         self.layers = nn.ModuleList(
-            AttentionBlock(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, *_rel_args(cfg)) for _ in range(cfg.num_layers)
+            AttentionBlock(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, *_rel_args(cfg), pre_norm=cfg.block_norm == "pre")
+            for _ in range(cfg.num_layers)
         )
         self.glob = (
-            GlobalContext(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.global_init)
+            GlobalContext(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.global_init, cfg.block_norm == "pre")
             if cfg.global_init != "none"
             else None
         )
@@ -385,7 +404,8 @@ class CrossModal(nn.Module):
 
         def blocks() -> nn.ModuleList:
             return nn.ModuleList(
-                AttentionBlock(cfg.d_model, cfg.num_heads, cfg.ffn_dim, cfg.dropout, *_rel_args(cfg))
+                AttentionBlock(cfg.d_model, cfg.num_heads, cfg.ffn_dim, cfg.dropout, *_rel_args(cfg),
+                               pre_norm=cfg.block_norm == "pre")
                 for _ in range(cfg.num_cross_layers)
             )
 

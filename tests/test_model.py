@@ -209,6 +209,29 @@ def test_attention_block_masks_keys_and_handles_empty_rows():
     assert m.item() == pytest.approx(2.0)
 
 
+def test_pre_norm_block_by_hand_keeps_the_input_scale():
+    """pre: x = q + attn(LN1(q), LN1(kv)); out = x + ffn(LN2(x)), computed here from the block's own
+    parts; the output's scale follows the input's, where post-norm output rows have unit variance."""
+    torch.manual_seed(0)
+    pre = AttentionBlock(8, 2, 16, 0.0, pre_norm=True).eval()
+    post = AttentionBlock(8, 2, 16, 0.0).eval()
+    q, kv = torch.randn(1, 3, 8), torch.randn(1, 4, 8)
+    valid = torch.ones(1, 4, dtype=torch.bool)
+    with torch.no_grad():
+        qn, kvn = pre.norm1(q), pre.norm1(kv)
+        a, _ = pre.attn(qn, kvn, kvn, need_weights=False)
+        x = q + a
+        torch.testing.assert_close(pre(q, kv, valid), x + pre.ffn(pre.norm2(x)))
+        # a 10x stronger input: pre-norm's output grows with it, post-norm's does not
+        big_pre, big_post = pre(10 * q, 10 * kv, valid), post(10 * q, 10 * kv, valid)
+        assert big_pre.norm() > 5 * pre(q, kv, valid).norm()
+        torch.testing.assert_close(big_post.var(-1, unbiased=False), torch.ones(1, 3), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="block_norm"):
+        ModelConfig(block_norm="mid")
+    model = build_model(tiny(block_norm="pre"), DV, DA)
+    assert all(b.pre_norm for b in model.modules() if isinstance(b, AttentionBlock))
+
+
 @pytest.mark.parametrize(
     "variant,global_init,fusion", list(itertools.product(HPCL_VARIANTS, GLOBAL_INITS, FUSIONS))
 )
