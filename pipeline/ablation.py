@@ -112,15 +112,21 @@ def ablation_table(out_dir: str | os.PathLike, names: list[str] | None = None) -
     return "\n".join(lines)
 
 
-def _per_seed(run: Path, protocol: str) -> tuple[list[int], list[float]]:
+def _per_seed(run: Path) -> tuple[list[int], dict[str, list[float]]]:
+    """A run folder's seeds and its per-seed figures {"umt": [...], "standard": [...]}."""
     path = Path(run) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics (expected OUT/<setting>/metrics.json from `hpcl ablate`)")
     m = json.loads(path.read_text(encoding="utf-8"))
-    try:
-        return list(m["seeds"]), [float(v) for v in m[protocol]["per_seed"]]
-    except (KeyError, TypeError):
-        raise ValueError(f"{path}: no per-seed {protocol!r} figures (key {protocol}.per_seed)") from None
+    figures = {}
+    for protocol in ("umt", "standard"):
+        try:
+            figures[protocol] = [float(v) for v in m[protocol]["per_seed"]]
+        except (KeyError, TypeError):
+            raise ValueError(f"{path}: no per-seed {protocol!r} figures (key {protocol}.per_seed)") from None
+    if "seeds" not in m:
+        raise ValueError(f"{path}: no 'seeds' key")
+    return list(m["seeds"]), figures
 
 
 def _mean_std(values: list[float]) -> str:
@@ -144,12 +150,12 @@ def paired_comparison(pairs: list[tuple[str | os.PathLike, str | os.PathLike]]) 
     values = {("umt", "A"): [], ("umt", "B"): [], ("standard", "A"): [], ("standard", "B"): []}  # per run
     pair_diffs = {"umt": [], "standard": []}  # per pair
     for a, b in pairs:
+        (seeds_a, fig_a), (seeds_b, fig_b) = _per_seed(Path(a)), _per_seed(Path(b))
+        if seeds_a != seeds_b:
+            raise ValueError(f"{a} (seeds {seeds_a}) and {b} (seeds {seeds_b}): different seeds, not paired")
         cells = []
         for protocol in ("umt", "standard"):
-            seeds_a, va = _per_seed(Path(a), protocol)
-            seeds_b, vb = _per_seed(Path(b), protocol)
-            if seeds_a != seeds_b:
-                raise ValueError(f"{a} (seeds {seeds_a}) and {b} (seeds {seeds_b}): different seeds, not paired")
+            va, vb = fig_a[protocol], fig_b[protocol]
             d = [x - y for x, y in zip(va, vb)]
             diffs[protocol] += d
             values[protocol, "A"] += va

@@ -73,6 +73,8 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     from .ablation import SETTINGS, ablation_table, paired_comparison, run_setting
 
     if args.compare:
+        if args.settings or args.table:
+            raise ValueError("ablate --compare takes run folders only, no setting names or --table")
         print(paired_comparison(args.compare))
         return
     if not args.out:

@@ -311,3 +311,5 @@ def test_paired_comparison_by_hand(tmp_path, capsys):
     assert main(["ablate", "--compare", str(a1), str(tmp_path / "nowhere")]) == 2
     assert "nowhere/metrics.json: no metrics" in capsys.readouterr().err
     assert main(["ablate", "co_av"]) == 2  # neither --out nor --compare
+    assert main(["ablate", "co_av", "--compare", str(a1), str(b1)]) == 2  # a setting name would be ignored
+    assert "run folders only" in capsys.readouterr().err
