@@ -44,6 +44,8 @@ SETTINGS: dict[str, tuple[dict, str]] = {
     "co_av_joint": ({"model.stream_training": "joint", "model.fusion_score": "probability"},
                     "co_av trained end to end, heads' probabilities averaged (the default until 2026-12-02)"),
     "co_av_ce": ({"loss.lambda_hpcl": 0.0, "loss.lambda_rank": 0.0}, "co_av without the contrastive terms (Table 4)"),
+    "co_av_list": ({"loss.lambda_list": 1.0},
+                   "co_av with a top-heavy listwise ranking term within each video (not in the paper; README)"),
     "co_av_no_pos": ({"model.pos_encoding": "none"}, "co_av without a position code"),
     "co_av_zero_bias": ({"model.rel_pos_init": "zero"}, "co_av with the relative bias starting at zero"),
     "co_av_raw": ({"model.input_norm": "none"}, "co_av on raw features (paper-literal input layer)"),

@@ -204,3 +204,47 @@ def av_agreement_loss(
         total = total + torch.where(q, lse_all - lse_pos, torch.zeros_like(lse_all)).sum()
         count = count + q.sum()
     return total / count.clamp_min(1)
+
+
+def listwise_loss(
+    logits: dict[str, torch.Tensor],
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    head_masks: dict[str, torch.Tensor] | None = None,
+    tau: float = 0.1,
+) -> torch.Tensor:
+    """Top-heavy listwise ranking within each video (ListNet; not in the paper).
+
+    logits: head name -> [B, T]; target [B, T] graded relevance (TVSum: ``(sum - 20) / 80``, the
+    mean annotator score in [0, 1]; binary labels elsewhere); mask [B, T] bool; head_masks as in
+    ``ce_loss``. Per video and head, over its valid segments: the cross-entropy
+    ``-sum_t q_t log softmax(logit)_t`` with ``q = softmax(target / tau)``, so a small ``tau``
+    puts the target's mass on the video's best segments, which is what a top-k protocol counts.
+    It is invariant to a constant added to a video's logits: only the order inside the video
+    is trained. Videos (per head) with fewer than two valid segments or one target value for
+    all of them carry no ranking and are left out; the loss is the mean over the videos left
+    (0 if none), summed over the heads.
+    """
+    if not logits:
+        raise ValueError("listwise_loss needs at least one head")
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    head_masks = head_masks or {}
+    target = target.to(torch.float32)
+    valid = _full_mask(target, mask)  # [B, T]
+    total = None
+    for name, logit in logits.items():
+        if logit.shape != target.shape:
+            raise ValueError(f"head {name!r}: logits {tuple(logit.shape)} != target {tuple(target.shape)}")
+        m = valid & head_masks[name].to(torch.bool) if name in head_masks else valid  # [B, T]
+        neg_inf = torch.full_like(logit, -1e4)  # finite: fully masked rows keep finite gradients
+        log_p = torch.log_softmax(torch.where(m, logit, neg_inf), dim=-1)  # [B, T]
+        q = torch.softmax(torch.where(m, target / tau, neg_inf), dim=-1)  # [B, T]
+        big = torch.finfo(target.dtype).max
+        t_max = torch.where(m, target, torch.full_like(target, -big)).amax(-1)  # [B]
+        t_min = torch.where(m, target, torch.full_like(target, big)).amin(-1)  # [B]
+        ranked = (m.sum(-1) >= 2) & (t_max > t_min)  # [B] videos with an order to learn
+        ce = -(torch.where(m, q * log_p, torch.zeros_like(log_p))).sum(-1)  # [B]
+        term = torch.where(ranked, ce, torch.zeros_like(ce)).sum() / ranked.sum().clamp_min(1)
+        total = term if total is None else total + term
+    return total

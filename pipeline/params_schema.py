@@ -39,7 +39,7 @@ from .errors import PipelineError
 from .extract import ENGINES
 from .gpu_decoding import DECODERS
 from .model import ModelConfig
-from .train import SELECTION_SCOPES, SELECTIONS, TrainConfig
+from .train_config import SELECTION_SCOPES, SELECTIONS, TrainConfig
 
 DATASETS = ("demo", "youtube_highlights", "tvsum")
 
@@ -167,6 +167,7 @@ TRAIN_LIMITS: dict[str, Any] = {
     "fusion_grid": list[Annotated[list[Annotated[float, Field(ge=0.0)]], Field(min_length=3, max_length=3)]],
     "lambda_ce": Field(ge=0.0), "lambda_hpcl": Field(ge=0.0), "lambda_rank": Field(ge=0.0), "tau": Field(gt=0.0),
     "margin": Field(ge=0.0), "region": Field(ge=0), "lambda_av": Field(ge=0.0), "av_window": Field(ge=0),
+    "lambda_list": Field(ge=0.0), "list_tau": Field(gt=0.0),
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from .align import VideoItem
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .train_config import TrainConfig
 
 
 def by_domain(items: list[VideoItem]) -> dict[str, list[VideoItem]]:

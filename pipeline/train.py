@@ -53,7 +53,7 @@ import math
 import os
 import time
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -64,111 +64,16 @@ from . import metrics
 from .align import VideoItem
 from .batching import collate, items_table, length_batches, padding_ratio, predict, predict_fusions
 from .device import resolve_device, set_cpu_threads
-from .losses import av_agreement_loss, ce_loss, hard_pair_rank_loss, hpcl_loss
-from .model import FUSION_HEADS, ModelConfig, build_model, check_fusion_weights
+from .objective import LOSS_TERMS, training_loss
+from .model import FUSION_HEADS, ModelConfig, build_model
 from .paths import check_id
 from .weight_average import WeightAverage
 from .selection import (best_of_curves, group_plan, kfold_splits, mean_curve, optimistic, pooled_curves,
                         split_validation)
+from .train_config import SELECTION_SCOPES, SELECTIONS, TrainConfig  # noqa: F401 (re-exported)
 
 SHARED_GROUP = "shared"
-SELECTIONS = ("kfold", "holdout", "fixed")
-SELECTION_SCOPES = ("group", "pooled")
 CURVE_COLUMNS = ("epoch", "loss", "val_mAP", "test_mAP")
-
-
-@dataclass
-class TrainConfig:
-    """The ``train:`` and ``loss:`` sections of params.yaml, flat.
-
-    train: optimizer (adam | adamw), lr, weight_decay, epochs (the longest run: the epoch budget
-    that selection chooses within, or the fixed budget), batch_size (videos per batch),
-    selection (kfold | holdout | fixed, see the module docstring), selection_scope (group |
-    pooled: kfold's epoch count per model group or one for all groups), folds (K of kfold),
-    val_fraction (holdout), seeds (one model per seed; metrics report mean and std),
-    test_every (final runs score the test split every n epochs for the optimistic figure; 0 =
-    never), per_domain (true: one model per domain; false: one shared model with a domain
-    embedding), device (auto | cpu | cuda | cuda:N), num_threads (CPU threads, 0 = all cores;
-    1 is fastest for these small models on a shared 2-core machine), average_epochs (0 = off;
-    > 0: validation, test and the kept checkpoints use an exponential moving average of the
-    weights over about this many epochs, ``pipeline.weight_average``; not in the paper),
-    fusion_grid (kfold only: late-fusion weightings ``[w_co, w_v, w_a]`` that cross-validation
-    chooses among, jointly with the epoch, beside the model's own ``model.w_*``, which wins ties;
-    [] = the model's own only. The heads train the same under any weighting, so every weighting is
-    scored from the same runs; not in the paper).
-    loss: lambda_ce, lambda_hpcl, lambda_rank (eq. 6 weights), tau (HPCL temperature, not
-    stated in the paper), margin and region (hard-pair hinge margin and L), ce_target
-    (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets),
-    lambda_av and av_window (a label-free audio-visual correspondence term, not in the paper:
-    ``losses.av_agreement_loss``; 0 = off; only where the streams train jointly, as with
-    ``model.stream_training: joint``).
-    """
-
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    epochs: int = 25
-    batch_size: int = 4
-    selection: str = "kfold"
-    selection_scope: str = "group"
-    folds: int = 3
-    val_fraction: float = 0.2
-    seeds: list = field(default_factory=lambda: [0, 1, 2])
-    test_every: int = 1
-    per_domain: bool = True
-    device: str = "auto"
-    num_threads: int = 1
-    average_epochs: float = 0.0
-    fusion_grid: list = field(default_factory=list)
-    lambda_ce: float = 1.0
-    lambda_hpcl: float = 0.3
-    lambda_rank: float = 0.1
-    tau: float = 0.1
-    margin: float = 0.7
-    region: int = 3
-    ce_target: str = "binary"
-    lambda_av: float = 0.0
-    av_window: int = 1
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "adamw"):
-            raise ValueError(f"train.optimizer must be adam or adamw, got {self.optimizer!r}")
-        if self.ce_target not in ("binary", "regression"):
-            raise ValueError(f"loss.ce_target must be binary or regression, got {self.ce_target!r}")
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"train.selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("train.epochs and train.batch_size must be >= 1")
-        if self.selection_scope not in SELECTION_SCOPES:
-            raise ValueError(f"train.selection_scope must be one of {SELECTION_SCOPES}, got {self.selection_scope!r}")
-        if self.folds < 2:
-            raise ValueError(f"train.folds must be >= 2, got {self.folds}")
-        if self.average_epochs < 0:
-            raise ValueError(f"train.average_epochs must be >= 0, got {self.average_epochs}")
-        if self.test_every < 0:
-            raise ValueError(f"train.test_every must be >= 0, got {self.test_every}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not isinstance(self.seeds, (list, tuple)) or not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"train.seeds must be a non-empty list of distinct integers, got {self.seeds!r}")
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
-            raise ValueError(f"train.seeds must be integers >= 0, got {self.seeds!r}")
-        self.seeds = list(self.seeds)
-        if not isinstance(self.fusion_grid, (list, tuple)):
-            raise ValueError(f"train.fusion_grid must be a list of [w_co, w_v, w_a], got {self.fusion_grid!r}")
-        for i, weights in enumerate(self.fusion_grid):
-            check_fusion_weights(weights, f"train.fusion_grid[{i}]")
-        self.fusion_grid = [[float(w) for w in weights] for weights in self.fusion_grid]
-
-    @classmethod
-    def from_sections(cls, train: dict, loss: dict) -> "TrainConfig":
-        """Build from the params.yaml ``train:`` and ``loss:`` sections; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        merged = {**(train or {}), **(loss or {})}
-        unknown = sorted(set(merged) - known)
-        if unknown:
-            raise ValueError(f"unknown train/loss params {unknown}; known: {sorted(known)}")
-        return cls(**merged)
 
 
 # ------------------------------------------------------------------ splits
@@ -220,34 +125,12 @@ def _fit_inputs(model: torch.nn.Module, train: list[VideoItem], device: torch.de
     model.fit_inputs(visual, audio, audio_mask)
 
 
-def training_loss(out: dict, b: dict, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """The loss of one batch (paper eq. 6, plus ``lambda_av`` where set) from the model's output
-    ``out`` and the collated batch ``b`` -> {"loss", "loss_ce", "loss_hpcl", "loss_rank", "loss_av"}
-    (each term unweighted; "loss" the weighted sum).
-
-    The contrastive terms apply to ``out["contrastive_embs"]`` one by one where the model gives
-    them (``late_av``, and ``co_av`` / ``cr_av`` with ``stream_training: own``: each stream its
-    own terms), else to ``out["emb"]``."""
-    zero = torch.zeros((), device=b["labels"].device)
-    target = b["targets"] if cfg.ce_target == "regression" else b["labels"].float()  # [B, T]
-    l_ce = ce_loss(out["logits"], target, b["mask"], out["head_masks"])
-    embs = out.get("contrastive_embs") or ([out["emb"]] if out["emb"] is not None else [])  # [B, T, D] each
-    l_hpcl = sum((hpcl_loss(e, b["labels"], b["mask"], tau=cfg.tau) for e in embs), zero) if cfg.lambda_hpcl else zero
-    l_rank = (sum((hard_pair_rank_loss(e, b["labels"], b["mask"], margin=cfg.margin, region=cfg.region)
-                   for e in embs), zero) if cfg.lambda_rank else zero)
-    joint = "emb_v" in out and "emb_a" in out and "contrastive_embs" not in out  # co_av, cr_av
-    l_av = (av_agreement_loss(out["emb_v"], out["emb_a"], b["mask"], b["audio_mask"], cfg.tau, cfg.av_window)
-            if cfg.lambda_av and joint else zero)
-    loss = cfg.lambda_ce * l_ce + cfg.lambda_hpcl * l_hpcl + cfg.lambda_rank * l_rank + cfg.lambda_av * l_av
-    return {"loss": loss, "loss_ce": l_ce, "loss_hpcl": l_hpcl, "loss_rank": l_rank, "loss_av": l_av}
-
-
 def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], domain_index, cfg: TrainConfig,
                  device: torch.device, average: WeightAverage | None = None) -> dict[str, float]:
     """One pass over ``batches`` of ``train`` -> mean loss terms over the batches (``average``,
     if given, is updated after every optimiser step)."""
     model.train()
-    sums = {"loss": 0.0, "loss_ce": 0.0, "loss_hpcl": 0.0, "loss_rank": 0.0, "loss_av": 0.0}
+    sums = dict.fromkeys(LOSS_TERMS, 0.0)
     for idx in batches:
         b = collate([train[i] for i in idx], domain_index, device)
         out = model(b["visual"], b["audio"], b["mask"], b["audio_mask"], b["domain"])

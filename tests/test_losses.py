@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from pipeline.losses import ce_loss, hard_pair_pairs, hard_pair_rank_loss, hpcl_loss
+from pipeline.losses import ce_loss, hard_pair_pairs, hard_pair_rank_loss, hpcl_loss, listwise_loss
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -249,3 +249,60 @@ def test_av_agreement_loss_by_hand():
     assert loss.item() == 0.0 and torch.isfinite(v.grad).all()
     with pytest.raises(ValueError, match="emb_v"):
         av_agreement_loss(e, e[:, :2], full, full)
+
+
+def test_listwise_loss_by_hand():
+    """q = softmax(target / tau), loss = -sum q log softmax(logits): tau = 1 / ln 2 makes the
+    targets [1, 0] a q of [2/3, 1/3]; logits [ln 3, 0] a p of [3/4, 1/4]."""
+    tau = 1.0 / math.log(2.0)
+    target = torch.tensor([[1.0, 0.0]])
+    flat = listwise_loss({"h": torch.zeros(1, 2)}, target, tau=tau)
+    assert flat.item() == pytest.approx(math.log(2.0), abs=1e-6)
+    tilted = listwise_loss({"h": torch.tensor([[math.log(3.0), 0.0]])}, target, tau=tau)
+    expected = -(2 / 3 * math.log(3 / 4) + 1 / 3 * math.log(1 / 4))
+    assert tilted.item() == pytest.approx(expected, abs=1e-6)
+    # two heads: their terms add up
+    both = listwise_loss({"a": torch.zeros(1, 2), "b": torch.tensor([[math.log(3.0), 0.0]])}, target, tau=tau)
+    assert both.item() == pytest.approx(math.log(2.0) + expected, abs=1e-6)
+
+
+def test_listwise_loss_padding_flat_videos_head_masks_and_shift():
+    """Padding and head-masked segments never count; a video whose targets are all equal (or
+    with one segment) is left out of the mean; a constant added to a video's logits changes
+    nothing (only the order inside a video is trained)."""
+    tau = 1.0 / math.log(2.0)
+    logits = torch.tensor([[math.log(3.0), 0.0, 9.0],   # video 0: third slot is padding
+                           [5.0, 5.0, 5.0],             # video 1: flat targets -> left out
+                           [1.0, 0.0, 0.0]])            # video 2: one valid segment -> left out
+    target = torch.tensor([[1.0, 0.0, 1.0], [0.3, 0.3, 0.3], [1.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
+    expected = -(2 / 3 * math.log(3 / 4) + 1 / 3 * math.log(1 / 4))
+    got = listwise_loss({"h": logits}, target, mask, tau=tau)
+    assert got.item() == pytest.approx(expected, abs=1e-6)
+    shifted = listwise_loss({"h": logits + torch.tensor([[100.0], [-3.0], [7.0]])}, target, mask, tau=tau)
+    assert shifted.item() == pytest.approx(expected, abs=1e-5)
+    # a head mask hiding video 0's second segment leaves it one segment: nothing left to rank
+    hm = torch.tensor([[True, False, False], [True, True, True], [True, True, True]])
+    assert listwise_loss({"h": logits}, target, mask, {"h": hm}, tau=tau).item() == 0.0
+
+
+def test_listwise_loss_is_top_heavy_and_trains_the_order():
+    """A smaller tau puts more of the target on the best segment; descending the loss on free
+    logits orders them as the targets."""
+    target = torch.tensor([[0.9, 0.6, 0.5, 0.1]])
+    logits = torch.zeros(1, 4, requires_grad=True)
+    grads = []
+    for tau in (1.0, 0.1):
+        g, = torch.autograd.grad(listwise_loss({"h": logits}, target, tau=tau), logits)
+        grads.append(g[0, 0].item())
+    assert grads[1] < grads[0] < 0  # the best segment is pushed up, harder at tau 0.1
+    opt = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(200):
+        opt.zero_grad()
+        listwise_loss({"h": logits}, target, tau=0.1).backward()
+        opt.step()
+    assert torch.argsort(logits[0], descending=True).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="tau"):
+        listwise_loss({"h": logits}, target, tau=0.0)
+    with pytest.raises(ValueError, match="head 'h'"):
+        listwise_loss({"h": torch.zeros(1, 3)}, target)

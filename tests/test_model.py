@@ -275,7 +275,8 @@ def test_late_av_scores_by_the_weighted_sum_of_its_two_logits():
 def _training_grads(cfg: ModelConfig, visual: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
     """Gradients of the whole training loss (CE, HPCL 0.3, hard-pair 0.1, as ``pipeline.train``
     computes it) on one labelled batch of two videos, for a model built from seed 0."""
-    from pipeline.train import TrainConfig, training_loss
+    from pipeline.objective import training_loss
+    from pipeline.train_config import TrainConfig
 
     _, _, mask, amask = inputs()
     labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
@@ -284,6 +285,31 @@ def _training_grads(cfg: ModelConfig, visual: torch.Tensor, audio: torch.Tensor)
     model = build_model(cfg, DV, DA)
     training_loss(model(visual, audio, mask, amask), batch, TrainConfig(lambda_hpcl=0.3, lambda_rank=0.1))["loss"].backward()
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_training_loss_adds_the_listwise_term_with_its_weight():
+    """lambda_list weighs ``losses.listwise_loss`` of every head against the batch's targets (not
+    its labels) into the total; at 0 the term is not computed."""
+    from pipeline.losses import listwise_loss
+    from pipeline.objective import training_loss
+    from pipeline.train_config import TrainConfig
+
+    visual, audio, mask, amask = inputs()
+    labels = torch.tensor([[0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0]])
+    targets = torch.linspace(0.0, 1.0, 14).reshape(2, 7)  # graded, unlike the labels
+    batch = {"labels": labels, "targets": targets, "mask": mask, "audio_mask": amask}
+    torch.manual_seed(0)
+    model = build_model(tiny(variant="co_av"), DV, DA).eval()
+    with torch.no_grad():
+        out = model(visual, audio, mask, amask)
+        off = training_loss(out, batch, TrainConfig())
+        on = training_loss(out, batch, TrainConfig(lambda_list=2.0, list_tau=0.5))
+    direct = listwise_loss(out["logits"], targets, mask, out["head_masks"], tau=0.5)
+    assert off["loss_list"].item() == 0.0
+    assert on["loss_list"].item() == pytest.approx(direct.item(), rel=1e-6) and direct.item() > 0
+    assert on["loss"].item() == pytest.approx(off["loss"].item() + 2.0 * direct.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="list_tau"):
+        TrainConfig(list_tau=0.0)
 
 
 @pytest.mark.parametrize("variant", ["late_av", "co_av"])

@@ -93,6 +93,8 @@ BAD = [
     ("train.epochs", 2.5, "train.epochs = 2.5: must be an integer"),
     ("train.val_fraction", 1.0, "train.val_fraction = 1.0: must be < 1"),
     ("loss.tau", 0, "loss.tau = 0: must be > 0"),
+    ("loss.list_tau", 0, "loss.list_tau = 0: must be > 0"),
+    ("presets.tvsum.loss.lambda_list", -1, "presets.tvsum.loss.lambda_list = -1: must be >= 0"),
     ("loss.lambda_hpcl", _DELETE, "loss.lambda_hpcl): missing"),
     ("prepare.annotations", [], "prepare.annotations = []: must not be empty"),
     ("prepare.format", "json", "prepare.format = 'json': must be one of"),
