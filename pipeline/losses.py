@@ -140,6 +140,20 @@ def hard_pair_rank_loss(
     return total / B
 
 
+def _heads(logits: dict[str, torch.Tensor], target: torch.Tensor, mask: torch.Tensor | None,
+           head_masks: dict[str, torch.Tensor] | None, loss_name: str):
+    """Per classifier head: (its logits [B, T], where it is trained [B, T] bool: the real
+    segments, narrowed by the head's own mask if it has one). Checks the shapes."""
+    if not logits:
+        raise ValueError(f"{loss_name} needs at least one head")
+    head_masks = head_masks or {}
+    valid = _full_mask(target, mask)  # [B, T]
+    for name, logit in logits.items():
+        if logit.shape != target.shape:
+            raise ValueError(f"head {name!r}: logits {tuple(logit.shape)} != target {tuple(target.shape)}")
+        yield logit, (valid & head_masks[name].to(torch.bool) if name in head_masks else valid)
+
+
 def ce_loss(
     logits: dict[str, torch.Tensor],
     target: torch.Tensor,
@@ -154,16 +168,9 @@ def ce_loss(
     not trained on segments without audio). Each head's term is the mean over its valid
     segments of the whole batch (0 if it has none); the heads' terms are summed.
     """
-    if not logits:
-        raise ValueError("ce_loss needs at least one head")
-    head_masks = head_masks or {}
     target = target.to(torch.float32)
-    valid = _full_mask(target, mask)  # [B, T]
     total = None
-    for name, logit in logits.items():
-        if logit.shape != target.shape:
-            raise ValueError(f"head {name!r}: logits {tuple(logit.shape)} != target {tuple(target.shape)}")
-        m = valid & head_masks[name].to(torch.bool) if name in head_masks else valid  # [B, T]
+    for logit, m in _heads(logits, target, mask, head_masks, "ce_loss"):  # [B, T] each
         bce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")  # [B, T]
         term = torch.where(m, bce, torch.zeros_like(bce)).sum() / m.sum().clamp_min(1)
         total = term if total is None else total + term
@@ -225,18 +232,11 @@ def listwise_loss(
     all of them carry no ranking and are left out; the loss is the mean over the videos left
     (0 if none), summed over the heads.
     """
-    if not logits:
-        raise ValueError("listwise_loss needs at least one head")
     if tau <= 0:
         raise ValueError(f"tau must be > 0, got {tau}")
-    head_masks = head_masks or {}
     target = target.to(torch.float32)
-    valid = _full_mask(target, mask)  # [B, T]
     total = None
-    for name, logit in logits.items():
-        if logit.shape != target.shape:
-            raise ValueError(f"head {name!r}: logits {tuple(logit.shape)} != target {tuple(target.shape)}")
-        m = valid & head_masks[name].to(torch.bool) if name in head_masks else valid  # [B, T]
+    for logit, m in _heads(logits, target, mask, head_masks, "listwise_loss"):  # [B, T] each
         neg_inf = torch.full_like(logit, -1e4)  # finite: fully masked rows keep finite gradients
         log_p = torch.log_softmax(torch.where(m, logit, neg_inf), dim=-1)  # [B, T]
         q = torch.softmax(torch.where(m, target / tau, neg_inf), dim=-1)  # [B, T]
