@@ -1,0 +1,103 @@
+"""What a TVSum-like model's top five shots hold, against the planted cue (a diagnosis, not a benchmark).
+
+    python benchmarks/top5_composition.py --root BENCH --rotation R [--seed 0] [--cue 0.45] \\
+        [--work /tmp/top5]
+
+``BENCH`` is a worktree whose ``data/aligned/tvsum`` and ``data/prepared/tvsum`` were made from
+``hpcl make-bench tvsum ... --config '{"cue": CUE}' --rotation R --seed SEED`` and ``dvc repro
+align``, with its params file at ``BENCH/params_exp.yaml`` (else ``BENCH/params.yaml``). Trains,
+on one seed (0), ``co_av`` at a fixed 20 epochs (the fusion weights fixed at ``model.w_*``) and
+``linear`` at a fixed 60 (no cross-validation: a sketch of the two models, not their honest
+figures), re-plants the bench in memory for its cue directions, and prints per scorer the mean
+over the test videos of: the top-5 umt AP (the TVSum protocol), the share of annotators for
+whom a top-5 shot is a positive, the share of binary-label positives, the top five's percentile
+of the video's mean score, their visual cue projection (z-score within the video) and the share
+of top-5 shots beside another top-5 shot. Two reference scorers: the mean annotator score (the
+ceiling) and the per-shot visual cue projection (what reading the cue straight off the features
+gives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.ablation import configs  # noqa: E402
+from pipeline.align import load_aligned  # noqa: E402
+from pipeline.annotations import read_segment_table  # noqa: E402
+from pipeline.evaluation import evaluate_run  # noqa: E402
+from pipeline.metrics import ap_topk_umt, lower_median, read_predictions  # noqa: E402
+from pipeline.params import read_params, section  # noqa: E402
+from pipeline.synthbench import SynthConfig, plant_tvsum  # noqa: E402
+from pipeline.train import train_dataset  # noqa: E402
+
+MODELS = {"co_av": {"train.epochs": 20, "train.fusion_grid": []},
+          "linear": {"model.variant": "linear", "train.epochs": 60}}
+COLUMNS = ("top-5 AP", "annotators +", "label +", "percentile", "cue z", "beside")
+
+
+def _row(scores: np.ndarray, S: np.ndarray, label: np.ndarray, cue: np.ndarray) -> list[float]:
+    """One test video: scores [T], annotator scores S [T, K], binary label [T], cue projection [T]."""
+    per_annotator = [(S[:, a] > lower_median(S[:, a])).astype(np.int64) for a in range(S.shape[1])]  # K x [T]
+    mean = S.mean(axis=1)  # [T]
+    percentile = np.argsort(np.argsort(mean, kind="mergesort"), kind="mergesort") / max(len(mean) - 1, 1)  # [T]
+    top = np.argsort(-scores, kind="mergesort")[:5]
+    chosen = set(top.tolist())
+    return [float(np.mean([ap_topk_umt(scores, y) for y in per_annotator])),
+            float(np.mean([y[top].mean() for y in per_annotator])), float(label[top].mean()),
+            float(percentile[top].mean()), float((cue[top].mean() - cue.mean()) / cue.std()),
+            float(np.mean([(t - 1 in chosen) or (t + 1 in chosen) for t in top]))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", required=True, type=Path)
+    ap.add_argument("--rotation", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
+    ap.add_argument("--cue", type=float, default=0.45)
+    ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
+                                                    "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
+    ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/top5_composition"))
+    args = ap.parse_args()
+
+    params_file = args.root / "params_exp.yaml"
+    params = read_params(params_file if params_file.is_file() else args.root / "params.yaml")
+    params["dataset"] = "tvsum"
+    sections = {n: section(n, params) for n in ("model", "train", "loss")}
+    items = load_aligned(args.root / "data" / "aligned" / "tvsum" / "aligned.h5")
+    table = read_segment_table(args.root / "data" / "prepared" / "tvsum" / "segments.csv")
+    scorers = {}
+    for name, overrides in MODELS.items():
+        mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"],
+                             {**overrides, "train.selection": "fixed", "train.seeds": [0]})
+        run = args.work / f"r{args.rotation}" / name
+        train_dataset(items, mcfg, tcfg, run / "models", "tvsum", progress=False)
+        evaluate_run(items, run / "models", mcfg, "tvsum", table, run / "predictions.jsonl", run / "metrics.json",
+                     device="cpu", num_threads=1)
+        scorers[name] = read_predictions(run / "predictions.jsonl")
+    planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue),
+                          rotation=args.rotation)
+    rows: dict[str, list[list[float]]] = {name: [] for name in [*scorers, "mean score", "visual cue"]}
+    for it in sorted(items, key=lambda it: it.vid):
+        if it.split != "test":
+            continue
+        cue = it.visual.astype(np.float64) @ planted.cue_dirs[(it.domain, "visual")]  # [T]
+        scores = {name: np.asarray(p[it.vid], dtype=np.float64) for name, p in scorers.items()}
+        scores["mean score"], scores["visual cue"] = it.scores.mean(axis=1), cue
+        for name, s in scores.items():
+            rows[name].append(_row(s, it.scores, it.labels, cue))
+    print(f"rotation {args.rotation}, {len(rows['co_av'])} test videos (means over them)")
+    print("| scorer | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for name, r in rows.items():
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in np.mean(r, axis=0)) + " |")
+
+
+if __name__ == "__main__":
+    main()
