@@ -21,7 +21,7 @@ class TrainConfig:
 
     train: optimizer (adam | adamw), lr, weight_decay, epochs (the longest run: the epoch budget
     that selection chooses within, or the fixed budget), batch_size (videos per batch),
-    selection (kfold | holdout | fixed, see the module docstring), selection_scope (group |
+    selection (kfold | holdout | fixed, see ``pipeline.train``), selection_scope (group |
     pooled: kfold's epoch count per model group or one for all groups), folds (K of kfold),
     val_fraction (holdout), seeds (one model per seed; metrics report mean and std),
     test_every (final runs score the test split every n epochs for the optimistic figure; 0 =
