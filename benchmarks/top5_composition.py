@@ -31,7 +31,7 @@ from pipeline.ablation import configs  # noqa: E402
 from pipeline.align import load_aligned  # noqa: E402
 from pipeline.annotations import read_segment_table  # noqa: E402
 from pipeline.evaluation import evaluate_run  # noqa: E402
-from pipeline.metrics import ap_topk_umt, lower_median, read_predictions  # noqa: E402
+from pipeline.metrics import annotator_labels, ap_topk_umt, read_predictions  # noqa: E402
 from pipeline.params import read_params, section  # noqa: E402
 from pipeline.synthbench import SynthConfig, plant_tvsum  # noqa: E402
 from pipeline.train import train_dataset  # noqa: E402
@@ -43,7 +43,7 @@ COLUMNS = ("top-5 AP", "annotators +", "label +", "percentile", "cue z", "beside
 
 def _row(scores: np.ndarray, S: np.ndarray, label: np.ndarray, cue: np.ndarray) -> list[float]:
     """One test video: scores [T], annotator scores S [T, K], binary label [T], cue projection [T]."""
-    per_annotator = [(S[:, a] > lower_median(S[:, a])).astype(np.int64) for a in range(S.shape[1])]  # K x [T]
+    per_annotator = annotator_labels(S)  # [K, T]
     mean = S.mean(axis=1)  # [T]
     percentile = np.argsort(np.argsort(mean, kind="mergesort"), kind="mergesort") / max(len(mean) - 1, 1)  # [T]
     top = np.argsort(-scores, kind="mergesort")[:5]

@@ -157,6 +157,13 @@ def _youtube_umt(preds: Mapping[str, np.ndarray], videos: Mapping) -> dict[str, 
     return {d: float(np.mean(v)) for d, v in sorted(by_domain.items())}
 
 
+def annotator_labels(scores: np.ndarray) -> np.ndarray:
+    """TVSum's per-annotator positives: annotator scores [T, K] -> labels [K, T] int64, a shot
+    positive for annotator a where its score is above the lower median of a's scores (UMT)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.stack([(scores[:, a] > lower_median(scores[:, a])).astype(np.int64) for a in range(scores.shape[1])])
+
+
 def _tvsum_umt(preds: Mapping[str, np.ndarray], videos: Mapping) -> dict[str, float]:
     by_domain: dict[str, list[np.ndarray]] = {}
     width = None
@@ -166,10 +173,7 @@ def _tvsum_umt(preds: Mapping[str, np.ndarray], videos: Mapping) -> dict[str, fl
         if width is not None and scores.shape[1] != width:
             raise PredictionError(f"video {vid!r}: {scores.shape[1]} annotators, other videos have {width}")
         width = scores.shape[1]
-        aps = np.empty(width)  # [K] one AP per annotator
-        for a in range(width):
-            y = (scores[:, a] > lower_median(scores[:, a])).astype(np.int64)  # [T]
-            aps[a] = ap_topk_umt(s, y, TVSUM_TOP_K)
+        aps = np.array([ap_topk_umt(s, y, TVSUM_TOP_K) for y in annotator_labels(scores)])  # [K] one per annotator
         by_domain.setdefault(domain, []).append(aps)
     # [videos, K] -> mean over videos -> [K] -> mean over annotators
     return {d: float(np.stack(v).mean(axis=0).mean()) for d, v in sorted(by_domain.items())}

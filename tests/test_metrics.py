@@ -16,6 +16,7 @@ from sklearn.metrics import average_precision_score
 from pipeline.annotations import prepare_dataset, write_segment_table
 from pipeline.metrics import (
     PredictionError,
+    annotator_labels,
     ap_standard,
     ap_topk_umt,
     ap_umt,
@@ -161,6 +162,10 @@ def test_tvsum_umt_annotators_and_lower_median():
     table2 = table.assign(vid="w", domain="GA")
     preds = {"v": [6, 5, 4, 3, 2, 1], "w": [1, 2, 3, 4, 5, 6]}  # w ranks shot 5 first: 1/2 annotators AP 1
     w_first = umt_trapezoid_reference([0, 0, 1, 0, 0])  # annotators 0-9 for w: top 5 = shots 5,4,3,2,1
+    labels = annotator_labels(np.array(scores))  # [K, T]
+    assert labels.shape == (20, 6) and labels.dtype == np.int64
+    assert all(labels[a].tolist() == [1, 0, 0, 1, 0, 0] for a in range(10))
+    assert all(labels[a].tolist() == [0, 0, 0, 0, 0, 1] for a in range(10, 20))
     r = evaluate("tvsum", pd.concat([table, table2]), preds)
     assert r["per_domain"]["BK"] == pytest.approx(17 / 48, abs=1e-15)
     assert r["per_domain"]["GA"] == pytest.approx((w_first + 1.0) / 2, abs=1e-15)
