@@ -161,7 +161,7 @@ TRAIN_LIMITS: dict[str, Any] = {
     "lr": Field(gt=0.0), "weight_decay": Field(ge=0.0), "epochs": Field(ge=1), "batch_size": Field(ge=1),
     "val_fraction": Field(ge=0.0, lt=1.0), "seed": Field(ge=0), "device": Field(pattern=DEVICE_PATTERN),
     "num_threads": Field(ge=0), "folds": Field(ge=2), "test_every": Field(ge=0),
-    "average_epochs": Field(ge=0.0),
+    "average_epochs": Field(ge=0.0), "cv_smooth": Field(ge=0),
     "selection": Literal[SELECTIONS], "selection_scope": Literal[SELECTION_SCOPES],
     "seeds": Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)],  # the dataclass says only `list`
     "fusion_grid": list[Annotated[list[Annotated[float, Field(ge=0.0)]], Field(min_length=3, max_length=3)]],

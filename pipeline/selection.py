@@ -96,10 +96,29 @@ def group_plan(train: list[VideoItem], cfg: TrainConfig) -> tuple[str, str | Non
 
 
 
-def best_of_curves(curves: list[list[float | None]]) -> tuple[int, int]:
+def smooth_curve(curve: list[float | None], half_width: int) -> list[float | None]:
+    """A validation curve averaged over a centred window of ``2 * half_width + 1`` epochs (cut at
+    the ends; epochs not scored are left out of each mean and stay ``None``). ``half_width`` 0
+    returns the curve as it is. One epoch's mean validation score carries the noise of a handful
+    of validation videos: the window trades a little resolution in the epoch count for a choice
+    that follows the curve's level rather than its luckiest epoch."""
+    if half_width < 0:
+        raise ValueError(f"the smoothing half-width must be >= 0, got {half_width}")
+    if half_width == 0:
+        return list(curve)
+    out: list[float | None] = []
+    for e, v in enumerate(curve):
+        window = [w for w in curve[max(0, e - half_width): e + half_width + 1] if w is not None]
+        out.append(None if v is None else float(np.mean(window)))
+    return out
+
+
+def best_of_curves(curves: list[list[float | None]], smooth: int = 0) -> tuple[int, int]:
     """The best point of several validation curves (one per candidate, e.g. a fusion weighting)
     -> (candidate index, epoch counted from 1): the highest value, then the earliest epoch, then
-    the first candidate. ``None`` (an epoch not scored) never wins."""
+    the first candidate. ``None`` (an epoch not scored) never wins. ``smooth`` > 0: each curve is
+    first averaged over +-``smooth`` epochs (:func:`smooth_curve`, ``train.cv_smooth``)."""
+    curves = [smooth_curve(curve, smooth) for curve in curves]
     points = [(v, -e, -c) for c, curve in enumerate(curves) for e, v in enumerate(curve) if v is not None]
     if not points:
         raise ValueError("no scored epoch in the validation curves")

@@ -308,7 +308,7 @@ class _GroupRunner:
                 source = pooled[seed] if pooled is not None else cv
                 # the best (weighting, epoch) of the mean curves; earliest epoch, then own weights, on ties
                 curves = source.get("fusion_curves") or [source["curve"]]  # one per weighting
-                c, chosen_epoch = best_of_curves(curves)
+                c, chosen_epoch = best_of_curves(curves, cfg.cv_smooth)
                 own = cv["fusion_curves"][c] if self.fusions else cv["curve"]
                 seed_curves.append(own)
                 extra["cv"] = {**cv, "mAP": own[chosen_epoch - 1]}

@@ -33,7 +33,9 @@ class TrainConfig:
     fusion_grid (kfold only: late-fusion weightings ``[w_co, w_v, w_a]`` that cross-validation
     chooses among, jointly with the epoch, beside the model's own ``model.w_*``, which wins ties;
     [] = the model's own only. The heads train the same under any weighting, so every weighting is
-    scored from the same runs; not in the paper).
+    scored from the same runs; not in the paper), cv_smooth (kfold only: each mean validation
+    curve is averaged over +-cv_smooth epochs before its best point is chosen,
+    ``selection.smooth_curve``; 0 = off; not in the paper).
     loss: lambda_ce, lambda_hpcl, lambda_rank (eq. 6 weights), tau (HPCL temperature, not
     stated in the paper), margin and region (hard-pair hinge margin and L), ce_target
     (binary: the labels; regression: the TVSum targets (sum - 20) / 80 as soft CE targets),
@@ -60,6 +62,7 @@ class TrainConfig:
     num_threads: int = 1
     average_epochs: float = 0.0
     fusion_grid: list = field(default_factory=list)
+    cv_smooth: int = 0
     lambda_ce: float = 1.0
     lambda_hpcl: float = 0.3
     lambda_rank: float = 0.1
@@ -88,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"train.selection_scope must be one of {SELECTION_SCOPES}, got {self.selection_scope!r}")
         if self.folds < 2:
             raise ValueError(f"train.folds must be >= 2, got {self.folds}")
+        if isinstance(self.cv_smooth, bool) or not isinstance(self.cv_smooth, int) or self.cv_smooth < 0:
+            raise ValueError(f"train.cv_smooth must be an integer >= 0, got {self.cv_smooth!r}")
         if self.average_epochs < 0:
             raise ValueError(f"train.average_epochs must be >= 0, got {self.average_epochs}")
         if self.test_every < 0:

@@ -95,6 +95,8 @@ BAD = [
     ("loss.tau", 0, "loss.tau = 0: must be > 0"),
     ("loss.list_tau", 0, "loss.list_tau = 0: must be > 0"),
     ("presets.tvsum.loss.lambda_list", -1, "presets.tvsum.loss.lambda_list = -1: must be >= 0"),
+    ("presets.tvsum.train.cv_smooth", -1, "presets.tvsum.train.cv_smooth = -1: must be >= 0"),
+    ("train.cv_smooth", 1.5, "train.cv_smooth = 1.5: must be an integer"),
     ("loss.lambda_hpcl", _DELETE, "loss.lambda_hpcl): missing"),
     ("prepare.annotations", [], "prepare.annotations = []: must not be empty"),
     ("prepare.format", "json", "prepare.format = 'json': must be one of"),

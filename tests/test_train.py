@@ -434,6 +434,52 @@ def test_best_of_curves_prefers_value_then_earliest_epoch_then_first_candidate()
         best_of_curves([[None]])
 
 
+def test_smooth_curve_averages_a_centred_window_cut_at_the_ends():
+    from pipeline.selection import smooth_curve
+    curve = [0.2, 0.8, 0.2, 0.5, 0.5]
+    assert smooth_curve(curve, 0) == curve
+    # epoch 1: (0.2 + 0.8) / 2; epoch 2: (0.2 + 0.8 + 0.2) / 3; ...; epoch 5: (0.5 + 0.5) / 2
+    np.testing.assert_allclose(smooth_curve(curve, 1), [0.5, 0.4, 0.5, 0.4, 0.5])
+    np.testing.assert_allclose(smooth_curve(curve, 2), [0.4, 0.425, 0.44, 0.5, 0.4])
+    # an unscored epoch stays unscored and is left out of its neighbours' means
+    assert smooth_curve([0.3, None, 0.6], 1) == [pytest.approx(0.3), None, pytest.approx(0.6)]
+    with pytest.raises(ValueError, match="half-width"):
+        smooth_curve(curve, -1)
+
+
+def test_smoothed_selection_prefers_a_plateau_to_a_lone_spike():
+    """Raw, the lone 0.9 at epoch 2 wins; averaged over +-1 epoch the plateau at epochs 5-7
+    (0.7 each: 0.7 at epoch 6) beats the spike's window ((0.1 + 0.9 + 0.1) / 3 = 0.37)."""
+    from pipeline.selection import best_of_curves
+    spike = [0.1, 0.9, 0.1, 0.1, 0.7, 0.7, 0.7, 0.1]
+    assert best_of_curves([spike]) == (0, 2)
+    assert best_of_curves([spike], smooth=1) == (0, 6)
+    # across candidates: the second weighting's plateau beats the first's spike
+    assert best_of_curves([[0.1, 0.9, 0.1, 0.1], [0.5, 0.6, 0.6, 0.6]], smooth=1) == (1, 3)
+    with pytest.raises(ValueError, match="cv_smooth"):
+        TrainConfig(cv_smooth=-1)
+    with pytest.raises(ValueError, match="cv_smooth"):
+        TrainConfig(cv_smooth=True)
+
+
+def test_kfold_selection_with_cv_smooth_chooses_on_the_smoothed_curve(tmp_path):
+    """train.cv_smooth reaches the choice: the same cross-validation as without it (same curves),
+    and the kept epoch is the best of the curve averaged over +-1 epoch."""
+    from pipeline.selection import best_of_curves
+    items = planted_items(6, 2)
+    kw = dict(epochs=8, batch_size=2, folds=2, seeds=[0], test_every=0, **CPU)
+    raw = train_dataset(items, ModelConfig(**TINY), TrainConfig(**kw), tmp_path / "raw", "youtube_highlights",
+                        progress=False)
+    sm = train_dataset(items, ModelConfig(**TINY), TrainConfig(cv_smooth=1, **kw), tmp_path / "sm",
+                       "youtube_highlights", progress=False)
+    curve = raw["groups"]["dog"]["runs"][0]["cv"]["curve"]
+    assert sm["groups"]["dog"]["runs"][0]["cv"]["curve"] == curve
+    assert sm["groups"]["dog"]["selected_epoch"] == [best_of_curves([curve], smooth=1)[1]]
+    assert raw["groups"]["dog"]["selected_epoch"] == [best_of_curves([curve])[1]]
+    # this curve's raw best (epoch 6) is a peak its neighbours do not share: the choices differ
+    assert sm["groups"]["dog"]["selected_epoch"] != raw["groups"]["dog"]["selected_epoch"]
+
+
 def test_fusion_candidates_own_weights_first_without_repeats():
     from pipeline.train import fusion_candidates
     grid = TrainConfig(fusion_grid=[[1, 1, 1], [1, 1, 0], [0, 1, 0.5]])
