@@ -69,9 +69,11 @@ def configs(model: dict, train: dict, loss: dict, overrides: dict) -> tuple[Mode
 
 
 def run_setting(name: str, overrides: dict, items: list[VideoItem], table: pd.DataFrame, dataset: str,
-                sections: dict, out_dir: str | os.PathLike, progress: bool = False) -> dict:
-    """Train and evaluate one setting; write ``out_dir/<name>/metrics.json``; return the metrics
-    with ``"setting": {"name", "overrides", "model_config", "train_config"}`` added."""
+                sections: dict, out_dir: str | os.PathLike, progress: bool = False,
+                keep_cv_curves: bool = False) -> dict:
+    """Train and evaluate one setting; write ``out_dir/<name>/metrics.json`` (and, with
+    ``keep_cv_curves``, ``cv_curves.json``: :func:`cv_curves` of the training's history); return
+    the metrics with ``"setting": {"name", "overrides", "model_config", "train_config"}`` added."""
     mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"], overrides)
     run_dir = Path(out_dir) / name
     if run_dir.exists():
@@ -83,9 +85,29 @@ def run_setting(name: str, overrides: dict, items: list[VideoItem], table: pd.Da
                          "train_config": asdict(tcfg)}
     with open(run_dir / "metrics.json", "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
+    if keep_cv_curves:
+        history = json.loads((run_dir / "models" / "history.json").read_text(encoding="utf-8"))
+        with open(run_dir / "cv_curves.json", "w", encoding="utf-8") as fh:
+            json.dump(cv_curves(history), fh)
     shutil.rmtree(run_dir / "models")  # checkpoints and predictions are not needed for the table
     (run_dir / "predictions.jsonl").unlink()
     return result
+
+
+def cv_curves(history: dict) -> dict:
+    """The part of a training history that selection read, in the history's own layout (so what
+    reads one reads the other): per group its selection, its cross-validation scope and seeds, and
+    per seed the mean validation curve, one per fusion weighting where there were several, and the
+    chosen epoch: about 60 kB for TVSum's ten categories, where the history (every record of every
+    run) is half a MB."""
+    groups = {}
+    for name, g in history["groups"].items():
+        runs = [{"selected_epoch": r["selected_epoch"],
+                 "cv": {k: r["cv"][k] for k in ("curve", "fusion_curves") if k in r.get("cv", {})}}
+                for r in g["runs"]]
+        groups[name] = {"selection": g["selection"], "seeds": g["seeds"], "cv": {"scope": g["cv"].get("scope")},
+                        "runs": runs}
+    return {"dataset": history.get("dataset"), "groups": groups}
 
 
 def _pm(block: dict | None) -> str:

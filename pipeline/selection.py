@@ -126,6 +126,26 @@ def best_of_curves(curves: list[list[float | None]], smooth: int = 0) -> tuple[i
     return -neg_c, 1 - neg_e
 
 
+def cross_seed_score(curves_by_seed: list[list[list[float | None]]], smooth: int = 0) -> float:
+    """How well a selection rule's choice carries over between seeds, on training videos only.
+
+    ``curves_by_seed[s]``: seed s's validation curves, one per candidate (e.g. fusion weighting).
+    For each seed, the best (candidate, epoch) of its curves (:func:`best_of_curves` with
+    ``smooth``) is scored on every other seed's raw curve of that candidate at that epoch; the
+    result is the mean over all (choosing seed, other seed) pairs. The seeds' curves share the
+    videos and differ in training noise, so a rule that chases one seed's lucky epoch scores
+    lower. Needs at least two seeds."""
+    n = len(curves_by_seed)
+    if n < 2:
+        raise ValueError(f"cross_seed_score needs the curves of at least 2 seeds, got {n}")
+    scores = []
+    for s, curves in enumerate(curves_by_seed):
+        c, e = best_of_curves(curves, smooth)
+        others = [curves_by_seed[t][c][e - 1] for t in range(n) if t != s]
+        scores.append(float(np.mean([v for v in others if v is not None])))
+    return float(np.mean(scores))
+
+
 def pooled_curves(runners: list, seeds: list[int]) -> dict[int, dict]:
     """``selection_scope: pooled``: per seed, the mean over the cross-validated groups of their
     mean validation curves -> {seed: {"curve", "groups"}} (empty when no group cross-validates),

@@ -265,9 +265,20 @@ def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
     items = planted_items(4, 2)
     table = items_table(items)
     for name, overrides in (("linear", {"model.variant": "linear"}), ("co_av", {})):
-        res = run_setting(name, overrides, items, table, "youtube_highlights", sections, tmp_path)
+        res = run_setting(name, overrides, items, table, "youtube_highlights", sections, tmp_path,
+                          keep_cv_curves=name == "linear")
         assert res["setting"]["model_config"]["variant"] == ("linear" if name == "linear" else "co_av")
         assert not (tmp_path / name / "models").exists()
+    # --keep-cv-curves: the curves selection read, per seed; their best is the epoch it chose
+    from pipeline.selection import best_of_curves
+    kept = json.loads((tmp_path / "linear" / "cv_curves.json").read_text())
+    assert not (tmp_path / "co_av" / "cv_curves.json").exists()
+    g = kept["groups"]["dog"]
+    assert g["selection"] == "kfold" and g["seeds"] == [0, 1] and g["cv"]["scope"] == "group"
+    assert [len(r["cv"]["curve"]) for r in g["runs"]] == [2, 2]
+    assert [best_of_curves([r["cv"]["curve"]])[1] for r in g["runs"]] == [r["selected_epoch"] for r in g["runs"]]
+    assert [r["selected_epoch"] for r in g["runs"]] == json.loads(
+        (tmp_path / "linear" / "metrics.json").read_text())["selected_epoch"]["dog"]
     text = ablation_table(tmp_path, ["co_av", "linear"])
     lines = text.splitlines()
     assert lines[0].startswith("| setting | umt mAP (honest)") and [ln.split("|")[1].strip() for ln in lines[2:]] == [

@@ -462,6 +462,22 @@ def test_smoothed_selection_prefers_a_plateau_to_a_lone_spike():
         TrainConfig(cv_smooth=True)
 
 
+def test_cross_seed_score_by_hand():
+    """Seed a: a spike at epoch 1 (0.9) and a plateau at epochs 3-5 (0.6); seed b reads 0.1 at the
+    spike. Raw: a -> epoch 1 (b reads 0.1), b -> epoch 4 (its 0.7; a reads 0.6): (0.1 + 0.6) / 2
+    = 0.35. Averaged over +-1 epoch, a's curve is 0.55, 0.567, 0.467, 0.6, 0.6 -> epoch 4 (b
+    reads 0.7) and b's 0.2, 0.3, 0.5, 0.567, 0.6 -> epoch 5 (a reads 0.6): 0.65."""
+    from pipeline.selection import cross_seed_score
+    a, b = [[0.9, 0.2, 0.6, 0.6, 0.6]], [[0.1, 0.3, 0.5, 0.7, 0.5]]
+    assert cross_seed_score([a, b]) == pytest.approx(0.35)
+    assert cross_seed_score([a, b], smooth=1) == pytest.approx(0.65)
+    # identical seeds: the score is the curve's best, whatever the candidate it sits in
+    same = [[0.2, 0.4], [0.5, 0.3]]
+    assert cross_seed_score([same, same, same]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        cross_seed_score([a])
+
+
 def test_kfold_selection_with_cv_smooth_chooses_on_the_smoothed_curve(tmp_path):
     """train.cv_smooth reaches the choice: the same cross-validation as without it (same curves),
     and the kept epoch is the best of the curve averaged over +-1 epoch."""
