@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.selection import best_of_curves, cross_seed_score, mean_curve  # noqa: E402
+from pipeline.selection import best_of_curves, cross_seed_score, pool_candidate_curves  # noqa: E402
 
 
 def _seed_curves(group: dict, i: int) -> list[list]:
@@ -38,11 +38,7 @@ def curves_by_seed(history: dict) -> dict[str, list[list[list]]]:
     first = next(iter(groups.values()))
     n = len(first["runs"])
     if first["cv"].get("scope") == "pooled":
-        pooled = []
-        for i in range(n):
-            per_group = [_seed_curves(g, i) for g in groups.values()]
-            pooled.append([mean_curve([pg[c] for pg in per_group]) for c in range(len(per_group[0]))])
-        return {"pooled": pooled}
+        return {"pooled": [pool_candidate_curves([_seed_curves(g, i) for g in groups.values()]) for i in range(n)]}
     return {name: [_seed_curves(g, i) for i in range(n)] for name, g in groups.items()}
 
 

@@ -157,6 +157,11 @@ def pooled_curves(runners: list, seeds: list[int]) -> dict[int, dict]:
            for seed in seeds}
     if all("fusion_curves" in r.cv[seeds[0]] for r in cv):
         for seed in seeds:
-            per_group = [r.cv[seed]["fusion_curves"] for r in cv]
-            out[seed]["fusion_curves"] = [mean_curve([g[c] for g in per_group]) for c in range(len(per_group[0]))]
+            out[seed]["fusion_curves"] = pool_candidate_curves([r.cv[seed]["fusion_curves"] for r in cv])
     return out
+
+
+def pool_candidate_curves(per_group: list[list[list[float | None]]]) -> list[list[float | None]]:
+    """Several groups' curves, each group one per candidate (fusion weighting) -> per candidate the
+    mean curve over the groups (:func:`mean_curve`)."""
+    return [mean_curve([g[c] for g in per_group]) for c in range(len(per_group[0]))]
