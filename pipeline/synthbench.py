@@ -31,7 +31,10 @@ scored on the test videos): the defaults (``cue = 0.3``) put the probe between 0
 umt mAP on the two YouTube Highlights domains used in README; it also reports a context probe
 (each modality's whitened PCA-64 with +-1 segment of context, visual only and both) and the cue
 oracle (:func:`cue_oracle_scores`). ``train_draws = K`` plants each training video K times with
-fresh features, a data-size study (:func:`_draw_id`). Everything is seeded: the same arguments
+fresh features, a data-size study (:func:`_draw_id`). :func:`known_cue_items` (a diagnosis,
+``benchmarks/tvsum_known_cue.py``) hands a model low-dimensional inputs that hold the planted
+cue direction (or one estimated from the training labels, :func:`lda_direction`), to tell the
+cost of finding the cue from the model's use of it. Everything is seeded: the same arguments
 give the same files.
 """
 
@@ -371,6 +374,63 @@ def cue_oracle_scores(planted: Planted, item: VideoItem) -> dict[str, np.ndarray
     c_v = item.visual.astype(np.float64) @ planted.cue_dirs[(item.domain, "visual")]  # [T]
     c_a = item.audio.astype(np.float64) @ planted.cue_dirs[(item.domain, "audio")]  # [T]
     return {"visual": _neighbour_sum(c_v), "audio_visual": _neighbour_sum(np.minimum(c_v, _neighbour_max(c_a)))}
+
+
+def known_cue_basis(train_feats: np.ndarray, cue: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """train_feats [N, D], cue [D] -> (mean [D], basis [D, dims]): orthonormal columns, the first
+    the cue's unit direction, the others the top ``dims - 1`` principal directions of the centred
+    training features with the cue projected out."""
+    if dims < 1 or dims > min(train_feats.shape):
+        raise ValueError(f"dims must be in 1..{min(train_feats.shape)}, got {dims}")
+    x = train_feats.astype(np.float64)
+    mean = x.mean(axis=0)
+    u = cue.astype(np.float64) / np.linalg.norm(cue)
+    xc = x - mean
+    xc = xc - np.outer(xc @ u, u)  # the cue projected out before the principal directions
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    stacked = np.concatenate([u[:, None], vt[: dims - 1].T], axis=1)  # [D, dims]
+    basis, r = np.linalg.qr(stacked)
+    basis *= np.where(np.diag(r) < 0, -1.0, 1.0)[None, :]  # QR's signs: the first column is +u
+    return mean, basis
+
+
+def lda_direction(train_feats: np.ndarray, labels: np.ndarray, k: int = 64) -> np.ndarray:
+    """An estimate of the cue from the training labels: shrunk linear discriminant in the top-``k``
+    principal subspace, ``(S_w + s I)^-1 (mean_pos - mean_neg)`` with ``S_w`` the pooled
+    within-class covariance and ``s`` its mean eigenvalue, mapped back to [D]."""
+    x = train_feats.astype(np.float64)
+    y = labels.astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("lda_direction needs positive and negative training segments")
+    _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    z = x @ vt[:k].T  # [N, k]
+    within = np.concatenate([z[y] - z[y].mean(axis=0), z[~y] - z[~y].mean(axis=0)])
+    s_w = within.T @ within / (len(z) - 2)
+    k_eff = s_w.shape[0]
+    w = np.linalg.solve(s_w + np.trace(s_w) / k_eff * np.eye(k_eff), z[y].mean(axis=0) - z[~y].mean(axis=0))
+    return vt[:k].T @ w
+
+
+def known_cue_items(items: list[VideoItem], cue_dirs: dict | None, dims: int) -> list[VideoItem]:
+    """``items`` with each modality's features replaced by their ``dims``-d known-cue projection,
+    fitted per category on its training videos (:func:`known_cue_basis`); ``cue_dirs`` None:
+    the direction estimated from the training labels (:func:`lda_direction`) instead of the
+    planted one."""
+    out = []
+    for domain in sorted({it.domain for it in items}):
+        dom = [it for it in items if it.domain == domain]
+        train = [it for it in dom if it.split == "train"]
+        fits = {}
+        for m in ("visual", "audio"):
+            x = np.concatenate([getattr(it, m) for it in train])
+            cue = (cue_dirs[(domain, m)] if cue_dirs is not None
+                   else lda_direction(x, np.concatenate([it.labels for it in train])))
+            fits[m] = known_cue_basis(x, cue, dims)
+        for it in dom:
+            new = {m: ((getattr(it, m).astype(np.float64) - mean) @ basis).astype(np.float32)
+                   for m, (mean, basis) in fits.items()}
+            out.append(replace(it, **new))
+    return out
 
 
 def with_context(x: np.ndarray) -> np.ndarray:

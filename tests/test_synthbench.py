@@ -18,6 +18,9 @@ from pipeline.synthbench import (
     _Planter,
     calibrate,
     cue_oracle_scores,
+    known_cue_basis,
+    known_cue_items,
+    lda_direction,
     plant_tvsum,
     plant_youtube,
     rotate_split,
@@ -236,6 +239,73 @@ def test_cue_oracle_scores_by_hand():
     np.testing.assert_allclose(got["audio_visual"], [2, 2, 2, 0, 0])
     np.testing.assert_allclose(got["visual"], [2, 2, 5, 3, 3])  # the visual oracle cannot tell them apart
 
+
+
+def test_known_cue_basis_puts_the_cue_first_then_the_principal_directions():
+    g = np.random.default_rng(0)
+    D = 6
+    x = g.standard_normal((200, D)) * 0.1
+    x[:, 3] += 10.0 * g.standard_normal(200)  # the dominant direction: e3
+    x[:, 1] += 3.0 * g.standard_normal(200)  # the second: e1
+    x[:, 0] += 5.0 * g.standard_normal(200)  # strong, but along the cue, so projected out first
+    cue = np.eye(D)[0] * 4.0  # not unit: the basis holds its unit direction
+    mean, basis = known_cue_basis(x, cue, 3)
+    np.testing.assert_allclose(mean, x.mean(0))
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-12)  # orthonormal
+    np.testing.assert_allclose(basis[:, 0], np.eye(D)[0], atol=1e-12)  # +u, sign included
+    assert abs(basis[3, 1]) > 0.99 and abs(basis[1, 2]) > 0.99  # then e3, then e1 (e0's variance is the cue's)
+    with pytest.raises(ValueError, match="dims"):
+        known_cue_basis(x, cue, D + 1)
+
+
+def test_lda_direction_by_hand():
+    # positives (2, 2), (4, 4), negatives (0, 2), (2, 4): mean difference (2, 0); within-class
+    # rows (-1, -1), (1, 1) twice: S_w = [[4, 4], [4, 4]] / (4 - 2) = [[2, 2], [2, 2]], mean
+    # eigenvalue 2, so w = [[4, 2], [2, 4]]^-1 (2, 0) = (8, -4) / 12: the shared spread along
+    # (1, 1) is discounted, which the mean difference alone does not do
+    x = np.array([[2.0, 2.0], [4.0, 4.0], [0.0, 2.0], [2.0, 4.0]])
+    y = np.array([1, 1, 0, 0])
+    np.testing.assert_allclose(lda_direction(x, y, k=2), [2 / 3, -1 / 3], atol=1e-12)
+    with pytest.raises(ValueError, match="positive and negative"):
+        lda_direction(x, np.ones(4, np.int64))
+
+
+def _item(vid, domain, split, visual, audio, labels):
+    T = len(labels)
+    return VideoItem(vid, domain, split, visual, audio, np.ones(T, bool), np.asarray(labels, np.int64),
+                     np.zeros(T, np.float32), np.zeros((T, 1), np.float32))
+
+
+def test_known_cue_items_fit_on_training_videos_per_domain():
+    g = np.random.default_rng(1)
+    D, dims = 8, 3
+
+    def feats(T):
+        return g.standard_normal((T, D)).astype(np.float32)
+
+    items = [_item(f"{d}{k}", d, split, feats(12), feats(12), [1] * 6 + [0] * 6)
+             for d in ("A", "B") for k, split in enumerate(["train", "train", "test"])]
+    cues = {(d, m): np.eye(D)[i] for i, (d, m) in enumerate([("A", "visual"), ("A", "audio"),
+                                                              ("B", "visual"), ("B", "audio")])}
+    out = {it.vid: it for it in known_cue_items(items, cues, dims)}
+    assert set(out) == {it.vid for it in items}
+    for it in items:
+        got = out[it.vid]
+        assert got.visual.shape == (12, dims) and got.audio.shape == (12, dims) and got.visual.dtype == np.float32
+        train = np.concatenate([i.visual for i in items if i.domain == it.domain and i.split == "train"])
+        u = cues[(it.domain, "visual")]
+        np.testing.assert_allclose(got.visual[:, 0], (it.visual - train.mean(0)) @ u, atol=1e-5)  # the cue comes first
+        np.testing.assert_array_equal(got.labels, it.labels)
+    # a test video's features play no part in the fit: change one, the others' outputs stay
+    items[2] = _item("A2", "A", "test", feats(12) * 100, feats(12), [1] * 6 + [0] * 6)
+    again = {it.vid: it for it in known_cue_items(items, cues, dims)}
+    np.testing.assert_array_equal(again["A0"].visual, out["A0"].visual)
+    # no planted directions: each domain's is estimated from its training labels
+    est = {it.vid: it for it in known_cue_items(items, None, dims)}
+    x = np.concatenate([i.visual for i in items if i.vid in ("A0", "A1")])
+    y = np.concatenate([i.labels for i in items if i.vid in ("A0", "A1")])
+    u = lda_direction(x, y)
+    np.testing.assert_allclose(est["A0"].visual[:, 0], (items[0].visual - x.mean(0)) @ (u / np.linalg.norm(u)), atol=1e-5)
 
 
 def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):

@@ -1,0 +1,142 @@
+"""Does `co_av` beat `linear` on the TVSum-like top-5 figure when the cue need not be found?
+(a diagnosis, not a benchmark of the honest figures)
+
+    python benchmarks/tvsum_known_cue.py --root BENCH --rotation R [--seeds 0 1 2] [--dims 16] \\
+        [--inputs raw known_cue estimated_cue] [--models co_av linear probe] [--seed 0] [--cue 0.45] \\
+        [--work /tmp/known_cue] [--json OUT.json]
+
+``BENCH`` is a worktree whose ``data/aligned/tvsum`` and ``data/prepared/tvsum`` were made from
+``hpcl make-bench tvsum ... --config '{"cue": CUE}' --rotation R --seed SEED`` and ``dvc repro
+align``, with its params file at ``BENCH/params_exp.yaml`` (else ``BENCH/params.yaml``).
+
+Up to three kinds of inputs (``--inputs``), the same for every model:
+
+- ``raw``: the bench's 2048-d features, as the pipeline reads them;
+- ``known_cue``: per category and modality, ``dims``-d features: the segments' features, centred
+  on the category's training mean, projected on the planted cue direction (re-planted in memory
+  from the bench's seed) and on the top ``dims - 1`` principal directions of the category's
+  training segments, orthogonalised to the cue (``pipeline.synthbench.known_cue_items``);
+- ``estimated_cue``: the same with the direction estimated from the training labels instead of
+  the planted one (``pipeline.synthbench.lda_direction``).
+
+With the cue given, the models still have to find which of the ``dims`` inputs carries it, from
+the same 4 training videos, but no longer a direction in 2048-d.
+
+On each, ``co_av`` trains a fixed 20 epochs with the fusion weights ``model.w_*`` and ``linear``
+a fixed 60 (``train.selection: fixed``: the same protocol for every cell, not the honest
+selection), one model per seed, and the test videos' top-5 umt mAP is printed per seed; ``probe``
+is a converged scikit-learn logistic regression on the same inputs (:func:`probe_predictions`),
+the bar for what a per-segment linear model can reach on them. If
+`co_av` pulls ahead of `linear` with the cue given, the gap on the raw features is the cost of
+estimating the direction from 4 videos; if not, it is the model's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.ablation import configs  # noqa: E402
+from pipeline.align import load_aligned  # noqa: E402
+from pipeline.annotations import read_segment_table  # noqa: E402
+from pipeline.evaluation import evaluate_run  # noqa: E402
+from pipeline.metrics import evaluate  # noqa: E402
+from pipeline.params import read_params, section  # noqa: E402
+from pipeline.synthbench import SynthConfig, known_cue_items, plant_tvsum  # noqa: E402
+from pipeline.train import train_dataset  # noqa: E402
+
+MODELS = {"co_av": {"train.epochs": 20, "train.fusion_grid": []},
+          "linear": {"model.variant": "linear", "train.epochs": 60}}
+
+
+def probe_predictions(items: list, C: float = 0.1) -> dict[str, list[float]]:
+    """A converged per-segment probe on the same inputs: per category, scikit-learn's logistic
+    regression (L2, ``C``, lbfgs to convergence; the calibration probe's recipe) on the training
+    segments' ``[visual; audio]`` features standardised per dimension; returns the test videos'
+    scores (deterministic: no seed)."""
+    from sklearn.linear_model import LogisticRegression
+
+    out = {}
+    for domain in sorted({it.domain for it in items}):
+        train = [it for it in items if it.split == "train" and it.domain == domain]
+        x = np.concatenate([np.concatenate([it.visual, it.audio], 1) for it in train]).astype(np.float64)
+        mean, std = x.mean(0), x.std(0) + 1e-9
+        clf = LogisticRegression(C=C, max_iter=10000).fit((x - mean) / std, np.concatenate([it.labels for it in train]))
+        for it in items:
+            if it.split == "test" and it.domain == domain:
+                f = np.concatenate([it.visual, it.audio], 1).astype(np.float64)
+                out[it.vid] = clf.decision_function((f - mean) / std).tolist()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", required=True, type=Path)
+    ap.add_argument("--rotation", type=int, required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the models' seeds")
+    ap.add_argument("--dims", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
+    ap.add_argument("--cue", type=float, default=0.45)
+    ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
+                                                    "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
+    ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/known_cue"))
+    ap.add_argument("--inputs", nargs="+", choices=["raw", "known_cue", "estimated_cue"],
+                    default=["raw", "known_cue", "estimated_cue"],
+                    help="estimated_cue: the known-cue inputs with the direction estimated from the training "
+                         "labels (lda_direction) instead of the planted one")
+    ap.add_argument("--models", nargs="+", choices=[*MODELS, "probe"], default=[*MODELS, "probe"],
+                    help="probe: the converged scikit-learn probe (probe_predictions), one figure, no seeds")
+    ap.add_argument("--json", type=Path, help="also write the figures here (merged into an existing file)")
+    args = ap.parse_args()
+
+    params_file = args.root / "params_exp.yaml"
+    params = read_params(params_file if params_file.is_file() else args.root / "params.yaml")
+    params["dataset"] = "tvsum"
+    sections = {n: section(n, params) for n in ("model", "train", "loss")}
+    raw = load_aligned(args.root / "data" / "aligned" / "tvsum" / "aligned.h5")
+    table = read_segment_table(args.root / "data" / "prepared" / "tvsum" / "segments.csv")
+    planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue),
+                          rotation=args.rotation)
+    make = {"raw": lambda: raw, "known_cue": lambda: known_cue_items(raw, planted.cue_dirs, args.dims),
+            "estimated_cue": lambda: known_cue_items(raw, None, args.dims)}
+    inputs = {kind: make[kind]() for kind in args.inputs}
+    result: dict = {"rotation": args.rotation, "dims": args.dims, "seeds": args.seeds}
+    if args.json and args.json.is_file():
+        result = {**json.loads(args.json.read_text(encoding="utf-8")), **result}
+    for kind, items in inputs.items():
+        if "probe" in args.models:
+            preds = probe_predictions(items)
+            figs = {p: evaluate("tvsum", table, preds, protocol=p)["mAP"] for p in ("umt", "standard")}
+            result[f"{kind}/probe"] = {"per_seed": [figs["umt"]], "textbook_per_seed": [figs["standard"]]}
+            print(f"rotation {args.rotation} {kind:9s} probe  top-5 umt {figs['umt']:.3f} (textbook AP "
+                  f"{figs['standard']:.3f})", flush=True)
+        for name, overrides in ((n, o) for n, o in MODELS.items() if n in args.models):
+            mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"],
+                                 {**overrides, "train.selection": "fixed", "train.seeds": args.seeds})
+            run = args.work / f"r{args.rotation}" / kind / name
+            train_dataset(items, mcfg, tcfg, run / "models", "tvsum", progress=False)
+            m = evaluate_run(items, run / "models", mcfg, "tvsum", table, run / "predictions.jsonl",
+                             run / "metrics.json", device="cpu", num_threads=1)
+            result[f"{kind}/{name}"] = {"per_seed": m["umt"]["per_seed"], "textbook_per_seed": m["standard"]["per_seed"]}
+            print(f"rotation {args.rotation} {kind:9s} {name:6s} top-5 umt per seed "
+                  + " ".join(f"{v:.3f}" for v in m["umt"]["per_seed"])
+                  + f"  mean {np.mean(m['umt']['per_seed']):.3f}", flush=True)
+        if f"{kind}/co_av" in result and f"{kind}/linear" in result:
+            d = np.subtract(result[f"{kind}/co_av"]["per_seed"], result[f"{kind}/linear"]["per_seed"])
+            result[f"{kind}/co_av-linear"] = float(d.mean())
+            print(f"rotation {args.rotation} {kind:9s} co_av - linear {d.mean():+.3f} (per seed "
+                  + " ".join(f"{v:+.3f}" for v in d) + ")", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
