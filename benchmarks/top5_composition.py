@@ -27,17 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.ablation import configs  # noqa: E402
-from pipeline.align import load_aligned  # noqa: E402
-from pipeline.annotations import read_segment_table  # noqa: E402
-from pipeline.evaluation import evaluate_run  # noqa: E402
 from pipeline.metrics import annotator_labels, ap_topk_umt, read_predictions  # noqa: E402
-from pipeline.params import read_params, section  # noqa: E402
-from pipeline.synthbench import SynthConfig, plant_tvsum  # noqa: E402
-from pipeline.train import train_dataset  # noqa: E402
+from rotation_bench import MODELS, add_bench_args, load_bench, replant, train_sketch  # noqa: E402
 
-MODELS = {"co_av": {"train.epochs": 20, "train.fusion_grid": []},
-          "linear": {"model.variant": "linear", "train.epochs": 60}}
 COLUMNS = ("top-5 AP", "annotators +", "label +", "percentile", "cue z", "beside")
 
 
@@ -56,33 +48,16 @@ def _row(scores: np.ndarray, S: np.ndarray, label: np.ndarray, cue: np.ndarray) 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", required=True, type=Path)
-    ap.add_argument("--rotation", type=int, required=True)
-    ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
-    ap.add_argument("--cue", type=float, default=0.45)
-    ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
-                                                    "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
-    ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/top5_composition"))
+    add_bench_args(ap, "/tmp/top5_composition")
     args = ap.parse_args()
 
-    params_file = args.root / "params_exp.yaml"
-    params = read_params(params_file if params_file.is_file() else args.root / "params.yaml")
-    params["dataset"] = "tvsum"
-    sections = {n: section(n, params) for n in ("model", "train", "loss")}
-    items = load_aligned(args.root / "data" / "aligned" / "tvsum" / "aligned.h5")
-    table = read_segment_table(args.root / "data" / "prepared" / "tvsum" / "segments.csv")
+    sections, items, table = load_bench(args.root)
     scorers = {}
-    for name, overrides in MODELS.items():
-        mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"],
-                             {**overrides, "train.selection": "fixed", "train.seeds": [0]})
+    for name in MODELS:
         run = args.work / f"r{args.rotation}" / name
-        train_dataset(items, mcfg, tcfg, run / "models", "tvsum", progress=False)
-        evaluate_run(items, run / "models", mcfg, "tvsum", table, run / "predictions.jsonl", run / "metrics.json",
-                     device="cpu", num_threads=1)
+        train_sketch(items, sections, name, [0], table, run)
         scorers[name] = read_predictions(run / "predictions.jsonl")
-    planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue),
-                          rotation=args.rotation)
+    planted = replant(args)
     rows: dict[str, list[list[float]]] = {name: [] for name in [*scorers, "mean score", "visual cue"]}
     for it in sorted(items, key=lambda it: it.vid):
         if it.split != "test":

@@ -42,17 +42,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.ablation import configs  # noqa: E402
-from pipeline.align import load_aligned  # noqa: E402
-from pipeline.annotations import read_segment_table  # noqa: E402
-from pipeline.evaluation import evaluate_run  # noqa: E402
 from pipeline.metrics import evaluate  # noqa: E402
-from pipeline.params import read_params, section  # noqa: E402
-from pipeline.synthbench import SynthConfig, known_cue_items, plant_tvsum  # noqa: E402
-from pipeline.train import train_dataset  # noqa: E402
-
-MODELS = {"co_av": {"train.epochs": 20, "train.fusion_grid": []},
-          "linear": {"model.variant": "linear", "train.epochs": 60}}
+from pipeline.synthbench import known_cue_items  # noqa: E402
+from rotation_bench import MODELS, add_bench_args, load_bench, replant, train_sketch  # noqa: E402
 
 
 def probe_predictions(items: list, C: float = 0.1) -> dict[str, list[float]]:
@@ -77,16 +69,9 @@ def probe_predictions(items: list, C: float = 0.1) -> dict[str, list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", required=True, type=Path)
-    ap.add_argument("--rotation", type=int, required=True)
+    add_bench_args(ap, "/tmp/known_cue")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the models' seeds")
     ap.add_argument("--dims", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
-    ap.add_argument("--cue", type=float, default=0.45)
-    ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
-                                                    "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
-    ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/known_cue"))
     ap.add_argument("--inputs", nargs="+", choices=["raw", "known_cue", "estimated_cue"],
                     default=["raw", "known_cue", "estimated_cue"],
                     help="estimated_cue: the known-cue inputs with the direction estimated from the training "
@@ -96,14 +81,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here (merged into an existing file)")
     args = ap.parse_args()
 
-    params_file = args.root / "params_exp.yaml"
-    params = read_params(params_file if params_file.is_file() else args.root / "params.yaml")
-    params["dataset"] = "tvsum"
-    sections = {n: section(n, params) for n in ("model", "train", "loss")}
-    raw = load_aligned(args.root / "data" / "aligned" / "tvsum" / "aligned.h5")
-    table = read_segment_table(args.root / "data" / "prepared" / "tvsum" / "segments.csv")
-    planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue),
-                          rotation=args.rotation)
+    sections, raw, table = load_bench(args.root)
+    planted = replant(args)
     make = {"raw": lambda: raw, "known_cue": lambda: known_cue_items(raw, planted.cue_dirs, args.dims),
             "estimated_cue": lambda: known_cue_items(raw, None, args.dims)}
     inputs = {kind: make[kind]() for kind in args.inputs}
@@ -117,13 +96,8 @@ def main() -> None:
             result[f"{kind}/probe"] = {"per_seed": [figs["umt"]], "textbook_per_seed": [figs["standard"]]}
             print(f"rotation {args.rotation} {kind:9s} probe  top-5 umt {figs['umt']:.3f} (textbook AP "
                   f"{figs['standard']:.3f})", flush=True)
-        for name, overrides in ((n, o) for n, o in MODELS.items() if n in args.models):
-            mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"],
-                                 {**overrides, "train.selection": "fixed", "train.seeds": args.seeds})
-            run = args.work / f"r{args.rotation}" / kind / name
-            train_dataset(items, mcfg, tcfg, run / "models", "tvsum", progress=False)
-            m = evaluate_run(items, run / "models", mcfg, "tvsum", table, run / "predictions.jsonl",
-                             run / "metrics.json", device="cpu", num_threads=1)
+        for name in (n for n in MODELS if n in args.models):
+            m = train_sketch(items, sections, name, args.seeds, table, args.work / f"r{args.rotation}" / kind / name)
             result[f"{kind}/{name}"] = {"per_seed": m["umt"]["per_seed"], "textbook_per_seed": m["standard"]["per_seed"]}
             print(f"rotation {args.rotation} {kind:9s} {name:6s} top-5 umt per seed "
                   + " ".join(f"{v:.3f}" for v in m["umt"]["per_seed"])
