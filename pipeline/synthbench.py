@@ -415,7 +415,8 @@ def known_cue_items(items: list[VideoItem], cue_dirs: dict | None, dims: int) ->
     """``items`` with each modality's features replaced by their ``dims``-d known-cue projection,
     fitted per category on its training videos (:func:`known_cue_basis`); ``cue_dirs`` None:
     the direction estimated from the training labels (:func:`lda_direction`) instead of the
-    planted one."""
+    planted one. Returned grouped by domain. Meant for planted benches, whose audio is never
+    missing: ``audio_mask`` is carried over, not used in the fit."""
     out = []
     for domain in sorted({it.domain for it in items}):
         dom = [it for it in items if it.domain == domain]
