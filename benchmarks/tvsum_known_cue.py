@@ -4,6 +4,7 @@
     python benchmarks/tvsum_known_cue.py --root BENCH --rotation R [--seeds 0 1 2] [--dims 16] \\
         [--inputs raw known_cue estimated_cue] [--models co_av linear probe] [--seed 0] [--cue 0.45] \\
         [--work /tmp/known_cue] [--json OUT.json]
+    python benchmarks/tvsum_known_cue.py summary ROT0.json ROT1.json ...   # README's table
 
 ``BENCH`` is a worktree whose ``data/aligned/tvsum`` and ``data/prepared/tvsum`` were made from
 ``hpcl make-bench tvsum ... --config '{"cue": CUE}' --rotation R --seed SEED`` and ``dvc repro
@@ -69,23 +70,61 @@ def probe_predictions(items: list, C: float = 0.1) -> dict[str, list[float]]:
     return out
 
 
+KINDS = ("raw", "known_cue", "estimated_cue")
+SCORERS = ("co_av", "linear", "probe")
+# the paired differences README reads: (a, b) -> a - b per rotation
+PAIRS = [*((f"{k}/co_av", f"{k}/{b}") for k in KINDS for b in ("linear", "probe")),
+         *((f"known_cue/{m}", f"raw/{m}") for m in SCORERS),
+         ("estimated_cue/co_av", "raw/co_av"), ("estimated_cue/co_av", "raw/linear")]
+
+
+def summary(files: list[str]) -> None:
+    """Several rotations' ``--json`` files -> per input kind and scorer the mean over rotations of
+    each rotation's mean over seeds (top-5 umt mAP, textbook AP), and the paired differences
+    (per rotation, mean +- std, standard error)."""
+    if len(files) < 2:
+        raise SystemExit("summary needs the --json files of at least 2 rotations")
+    runs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in files]
+
+    def per_rotation(key: str, field: str = "per_seed") -> np.ndarray | None:
+        if not all(key in r for r in runs):
+            return None
+        return np.array([np.mean(r[key][field]) for r in runs])
+
+    print(f"rotations {[r['rotation'] for r in runs]}: top-5 umt mAP (textbook AP), mean over rotations")
+    for kind in KINDS:
+        cells = []
+        for name in SCORERS:
+            top5, textbook = per_rotation(f"{kind}/{name}"), per_rotation(f"{kind}/{name}", "textbook_per_seed")
+            cells.append("-" if top5 is None else f"{top5.mean():.3f} ({textbook.mean():.3f})")
+        print(f"{kind:13s} " + "  ".join(f"{n} {c}" for n, c in zip(SCORERS, cells)))
+    for a, b in PAIRS:
+        x, y = per_rotation(a), per_rotation(b)
+        if x is None or y is None:
+            continue
+        d = x - y
+        print(f"{a} - {b}: " + ", ".join(f"{v:+.3f}" for v in d)
+              + f" = {d.mean():+.3f} +- {d.std(ddof=1):.3f} (SE {d.std(ddof=1) / np.sqrt(len(d)):.3f})")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["summary"]:
+        summary(sys.argv[2:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bench_args(ap, "/tmp/known_cue")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the models' seeds")
     ap.add_argument("--dims", type=int, default=16)
-    ap.add_argument("--inputs", nargs="+", choices=["raw", "known_cue", "estimated_cue"],
-                    default=["raw", "known_cue", "estimated_cue"],
+    ap.add_argument("--inputs", nargs="+", choices=KINDS, default=list(KINDS),
                     help="estimated_cue: the known-cue inputs with the direction estimated from the training "
                          "labels (lda_direction) instead of the planted one")
-    ap.add_argument("--models", nargs="+", choices=[*MODELS, "probe"], default=[*MODELS, "probe"],
+    ap.add_argument("--models", nargs="+", choices=SCORERS, default=list(SCORERS),
                     help="probe: the converged scikit-learn probe (probe_predictions), one figure, no seeds")
     ap.add_argument("--json", type=Path, help="also write the figures here (merged into an existing file)")
     args = ap.parse_args()
 
     sections, raw, table = load_bench(args.root)
-    planted = replant(args)
-    make = {"raw": lambda: raw, "known_cue": lambda: known_cue_items(raw, planted.cue_dirs, args.dims),
+    make = {"raw": lambda: raw, "known_cue": lambda: known_cue_items(raw, replant(args).cue_dirs, args.dims),
             "estimated_cue": lambda: known_cue_items(raw, None, args.dims)}
     inputs = {kind: make[kind]() for kind in args.inputs}
     result: dict = {"rotation": args.rotation, "dims": args.dims, "seeds": args.seeds}
