@@ -49,6 +49,8 @@ SETTINGS: dict[str, tuple[dict, str]] = {
     "co_av_no_pos": ({"model.pos_encoding": "none"}, "co_av without a position code"),
     "co_av_zero_bias": ({"model.rel_pos_init": "zero"}, "co_av with the relative bias starting at zero"),
     "co_av_raw": ({"model.input_norm": "none"}, "co_av on raw features (paper-literal input layer)"),
+    "co_av_min": ({"model.fusion_score": "min"},
+                  "co_av fused as a conjunction: co-occurrence logit + the smaller stream logit (README 2026-12-07)"),
     "co_av_prenorm": ({"model.block_norm": "pre"}, "co_av with pre-norm attention blocks (README 2026-12-07)"),
     "co_av_whiten": ({"model.input_norm": "pca_whiten"}, "co_av with whitened PCA inputs (each component to unit variance)"),
     "co_av_random_g": ({"model.global_init": "random"}, "G_init started at random (Table 5)"),

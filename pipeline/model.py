@@ -20,7 +20,7 @@ Per video of T segments, with visual features [T, Dv] and audio features [T, Da]
 5. three FC heads: co-occurrence (on the concatenation [co_v, co_a] of the two co-occurrence
    outputs of a segment: the paper's single co-occurrence score y~), intra-visual, intra-audio;
    late fusion = weighted sum of the heads' logits (``fusion_score``; or of their
-   probabilities); ``fusion: early`` concatenates [co_v, co_a, F_v, F_a] before one classifier
+   probabilities, or the co-occurrence logit plus the smaller of the two stream heads'); ``fusion: early`` concatenates [co_v, co_a, F_v, F_a] before one classifier
    instead. By default (``stream_training: own``) step 4 reads the streams without
    back-propagating into them: each stream learns from its own head and its own contrastive
    terms.
@@ -62,7 +62,7 @@ from .inputs import INPUT_NORMS, InputStage
 VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av", "late_av", "linear", "linear_ctx")
 GLOBAL_INITS = ("random", "mean", "none")
 FUSIONS = ("late", "early")
-FUSION_SCORES = ("logit", "probability")
+FUSION_SCORES = ("logit", "probability", "min")
 STREAM_TRAININGS = ("own", "joint")
 # Keys whose default changed after model files and histories were first written: a stored
 # config without them was trained (and must be scored) with these values.
@@ -121,8 +121,11 @@ class ModelConfig:
     fusion_score: logit | probability: what late fusion sums (not stated in the paper).
         logit: ``sum_k w_k l_k``, log-odds add, so a segment with evidence in several heads
         ranks above one with evidence in one; probability: the logit of ``sum_k w_k p_k /
-        sum_k w_k``, which rewards evidence in any one head. Either way the audio head does not
-        count on segments without audio. ``late_av`` always sums logits.
+        sum_k w_k``, which rewards evidence in any one head; min: ``w_co l_co + (w_v + w_a)
+        min(l_v, l_a)``, a conjunction: a segment ranks only as high as its weaker stream head
+        says, so a strong cue in one modality cannot stand in for the other (a head of weight 0
+        leaves the min; README 2026-12-07). Every rule leaves the audio head out on segments
+        without audio. ``late_av`` always sums logits.
     stream_training: own | joint (cr_av, co_av; not stated in the paper). joint: the
         cross-modality block and the contrastive terms on the concatenated embedding
         back-propagate into both streams. own: each stream learns from its own head and its own
@@ -560,8 +563,10 @@ class HPCLModel(nn.Module):
         """Late fusion of the heads' logits {head: [B, T]} under {head: weight} -> [B, T].
 
         logit: ``sum_k w_k l_k``. probability: the logit of ``p = sum_k w_k sigmoid(l_k) /
-        sum_k w_k``, computed in log space. The audio head's weight is 0 on segments without
-        audio (unless it is the only head with a nonzero weight). One head: its own logit.
+        sum_k w_k``, computed in log space. min: ``w_co l_co + (w_v + w_a) min(l_v, l_a)``, the
+        min over the stream heads (v, a) of nonzero weight. The audio head's weight is 0 on
+        segments without audio (unless it is the only head with a nonzero weight). One head: its
+        own logit.
         """
         if len(logits) == 1:
             return next(iter(logits.values()))
@@ -573,6 +578,8 @@ class HPCLModel(nn.Module):
             weights[name] = w
         if rule == "logit":
             return sum(weights[k] * l for k, l in logits.items())  # [B, T]
+        if rule == "min":
+            return _conjunction(logits, weights)
         log_p, log_q = [], []
         for name, l in logits.items():
             lw = torch.log(weights[name])  # -inf where the weight is 0
@@ -580,6 +587,19 @@ class HPCLModel(nn.Module):
             log_q.append(lw + F.logsigmoid(-l))
         # the normaliser sum_k w_k cancels in log p - log (1 - p)
         return torch.logsumexp(torch.stack(log_p), 0) - torch.logsumexp(torch.stack(log_q), 0)  # [B, T]
+
+
+def _conjunction(logits: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``fusion_score: min``: {head: logit [B, T]}, {head: weight [B, T]} -> ``w_co l_co + (w_v +
+    w_a) min(l_v, l_a)`` [B, T], the min taken per segment over the stream heads whose weight
+    there is nonzero (so on a segment without audio, whose audio weight is 0, it is ``w_v l_v``;
+    with both stream weights 0 the streams add nothing)."""
+    out = weights["co"] * logits["co"] if "co" in logits else 0.0
+    streams = [k for k in ("v", "a") if k in logits]
+    inf = torch.tensor(float("inf"), dtype=logits[streams[0]].dtype)
+    low = torch.stack([torch.where(weights[k] > 0, logits[k], inf) for k in streams]).amin(0)  # [B, T]
+    total = sum(weights[k] for k in streams)  # [B, T]
+    return out + torch.where(total > 0, total * low, torch.zeros_like(low))
 
 
 def build_model(cfg: ModelConfig, visual_dim: int, audio_dim: int, num_domains: int = 0) -> nn.Module:

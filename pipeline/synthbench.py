@@ -370,10 +370,15 @@ def cue_oracle_scores(planted: Planted, item: VideoItem) -> dict[str, np.ndarray
     ``visual`` = c_v summed over t-1..t+1 (a run's context); ``audio_visual`` = min(c_v, the
     largest c_a within one segment, for the audio delay) summed over t-1..t+1: both modalities
     must carry the cue, which is what tells a highlight from a single-modality distractor.
+    Per segment, without the sum over neighbours (the top-5 protocol ranks single shots):
+    ``shot_visual`` = c_v; ``shot_sum`` = c_v + the largest c_a within one segment (the two added,
+    as a linear model does); ``shot_min`` = the smaller of the two (a conjunction).
     """
     c_v = item.visual.astype(np.float64) @ planted.cue_dirs[(item.domain, "visual")]  # [T]
     c_a = item.audio.astype(np.float64) @ planted.cue_dirs[(item.domain, "audio")]  # [T]
-    return {"visual": _neighbour_sum(c_v), "audio_visual": _neighbour_sum(np.minimum(c_v, _neighbour_max(c_a)))}
+    c_a_near = _neighbour_max(c_a)  # [T] the audio within one segment, for the delay
+    return {"visual": _neighbour_sum(c_v), "audio_visual": _neighbour_sum(np.minimum(c_v, c_a_near)),
+            "shot_visual": c_v, "shot_sum": c_v + c_a_near, "shot_min": np.minimum(c_v, c_a_near)}
 
 
 def known_cue_basis(train_feats: np.ndarray, cue: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:

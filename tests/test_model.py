@@ -153,11 +153,12 @@ def test_stored_configs_keep_the_fusion_they_were_trained_with():
 
 def test_fusion_scores_by_hand():
     """Late fusion with weights (w_co, w_v, w_a) = (1, 0.5, 2): logit = the weighted sum of the
-    logits; probability = the logit of the weighted mean of the probabilities; the audio head
-    drops out on a segment without audio under both rules."""
+    logits; probability = the logit of the weighted mean of the probabilities; min = the
+    co-occurrence logit plus (w_v + w_a) times the smaller stream logit; the audio head drops out
+    on a segment without audio under every rule."""
     visual, audio, mask, _ = inputs(B=1, T=4)
     amask = torch.tensor([[True, False, True, True]])
-    for rule in ("logit", "probability"):
+    for rule in ("logit", "probability", "min"):
         torch.manual_seed(0)
         model = build_model(tiny(fusion_score=rule, w_co=1.0, w_v=0.5, w_a=2.0), DV, DA).eval()
         with torch.no_grad():
@@ -167,11 +168,30 @@ def test_fusion_scores_by_hand():
         for t in range(4):
             if rule == "logit":
                 want = co[t] + 0.5 * v[t] + (2.0 * a[t] if t != 1 else 0.0)
+            elif rule == "min":
+                want = co[t] + (2.5 * min(v[t], a[t]) if t != 1 else 0.5 * v[t])
             else:
                 num = sig(co[t]) + 0.5 * sig(v[t]) + (2.0 * sig(a[t]) if t != 1 else 0.0)
                 p = num / (3.5 if t != 1 else 1.5)
                 want = math.log(p / (1 - p))
             assert out["score"][0, t].item() == pytest.approx(want, abs=1e-5), (rule, t)
+
+
+def test_min_fusion_is_a_conjunction_and_drops_zero_weight_heads():
+    """Under fusion_score: min a segment whose stream heads disagree ranks by the weaker one
+    (logits chosen by hand through fuse's weights argument); a stream head of weight 0 leaves the
+    min, which then equals the logit rule; both stream weights 0 leave the co-occurrence logit."""
+    torch.manual_seed(0)
+    model = build_model(tiny(fusion_score="min"), DV, DA).eval()
+    logits = {"co": torch.tensor([[0.0, 0.0, 1.0]]), "v": torch.tensor([[4.0, 1.0, -1.0]]),
+              "a": torch.tensor([[-2.0, 1.0, 3.0]])}
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    both = model.fuse(logits, mask, mask, (1, 1, 1))
+    torch.testing.assert_close(both, torch.tensor([[-4.0, 2.0, -1.0]]))
+    # segment 0 (one strong modality) falls to last; the logit rule ties it with segment 1 (2, 2, 3)
+    no_audio = model.fuse(logits, mask, mask, (1, 2, 0))
+    torch.testing.assert_close(no_audio, logits["co"] + 2 * logits["v"])
+    torch.testing.assert_close(model.fuse(logits, mask, mask, (2, 0, 0)), 2 * logits["co"])
 
 
 @pytest.mark.parametrize("variant", ["a_only", "cr_av", "co_av"])

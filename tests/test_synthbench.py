@@ -238,6 +238,10 @@ def test_cue_oracle_scores_by_hand():
     # max3(c_a) = [4, 4, 4, 0, 0]; min(c_v, .) = [0, 2, 0, 0, 0]; summed: [2, 2, 2, 0, 0]
     np.testing.assert_allclose(got["audio_visual"], [2, 2, 2, 0, 0])
     np.testing.assert_allclose(got["visual"], [2, 2, 5, 3, 3])  # the visual oracle cannot tell them apart
+    # per shot: c_v = [0, 2, 0, 3, 0], max3(c_a) = [4, 4, 4, 0, 0]
+    np.testing.assert_allclose(got["shot_visual"], [0, 2, 0, 3, 0])
+    np.testing.assert_allclose(got["shot_sum"], [4, 6, 4, 3, 0])  # the distractor (3) above a silent shot
+    np.testing.assert_allclose(got["shot_min"], [0, 2, 0, 0, 0])  # the conjunction ranks it with them
 
 
 
