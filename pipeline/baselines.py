@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .inputs import InputStage
+from .inputs import InputStage, background_parts
 
 
 class LinearBaseline(nn.Module):
@@ -28,10 +28,10 @@ class LinearBaseline(nn.Module):
     inputs; ``num_domains > 1`` adds a per-domain bias (a shared model over several domains)."""
 
     def __init__(self, visual_dim: int, audio_dim: int, input_norm: str = "pca", input_dim: int = 64,
-                 context: int = 0, input_dropout: float = 0.0, num_domains: int = 0) -> None:
+                 context: int = 0, input_dropout: float = 0.0, num_domains: int = 0, remove_top: int = 0) -> None:
         super().__init__()
-        self.in_v = InputStage(visual_dim, input_norm, input_dim)
-        self.in_a = InputStage(audio_dim, input_norm, input_dim)
+        self.in_v = InputStage(visual_dim, input_norm, input_dim, remove_top)
+        self.in_a = InputStage(audio_dim, input_norm, input_dim, remove_top)
         self.context = context
         width = (self.in_v.out_dim + self.in_a.out_dim) * (2 * context + 1)
         self.drop = nn.Dropout(input_dropout)
@@ -39,11 +39,14 @@ class LinearBaseline(nn.Module):
         self.domain_bias = nn.Embedding(num_domains, 1) if num_domains > 1 else None
 
     @torch.no_grad()
-    def fit_inputs(self, visual: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor) -> None:
-        """Fit the input stages on training segments visual [N, Dv], audio [N, Da], audio_mask [N]."""
+    def fit_inputs(self, visual: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor,
+                   background: tuple | None = None) -> None:
+        """Fit the input stages on training segments visual [N, Dv], audio [N, Da], audio_mask [N]
+        (``background``: more training segments for ``remove_top``, as ``HPCLModel.fit_inputs``)."""
         audio_mask = audio_mask.to(torch.bool)
-        self.in_v.fit(visual)
-        self.in_a.fit(audio[audio_mask] if audio_mask.sum() >= 2 else audio)
+        bg_v, bg_a, _ = background_parts(background)
+        self.in_v.fit(visual, bg_v)
+        self.in_a.fit(audio[audio_mask] if audio_mask.sum() >= 2 else audio, bg_a)
 
     def forward(self, visual, audio, mask, audio_mask, domain=None) -> dict:
         mask = mask.to(torch.bool)  # [B, T]

@@ -57,7 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .baselines import LinearBaseline
-from .inputs import INPUT_NORMS, InputStage
+from .inputs import INPUT_NORMS, InputStage, background_parts
 
 VARIANTS = ("v_only", "a_only", "av", "cr_av", "co_av", "late_av", "linear", "linear_ctx")
 GLOBAL_INITS = ("random", "mean", "none")
@@ -84,6 +84,9 @@ class ModelConfig:
         (``pipeline.inputs``; not stated in the paper): pca (``input_dim`` components, one
         scale, spectrum kept) | pca_whiten (each component to unit variance) | standardize |
         none (the paper-literal plain linear layer on raw features).
+    input_remove_top: before the input stage, remove the top principal directions of every
+        domain's training segments (``pipeline.inputs``: variation the whole dataset shares,
+        label-free; not stated in the paper; 0 = off).
     input_dropout: dropout on the normalised inputs (not stated).
     input_noise: in training only, Gaussian noise of this std added to the normalised inputs
         (``pca`` scales them to unit mean variance, so 0.5 is half a typical component's
@@ -137,6 +140,7 @@ class ModelConfig:
     variant: str = "co_av"
     input_norm: str = "pca"
     input_dim: int = 64
+    input_remove_top: int = 0
     input_dropout: float = 0.0
     input_noise: float = 0.0
     d_model: int = 256
@@ -177,6 +181,9 @@ class ModelConfig:
             raise ValueError(f"model.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
         if self.input_noise < 0:
             raise ValueError(f"model.input_noise must be >= 0, got {self.input_noise}")
+        if self.input_remove_top < 0 or (self.input_remove_top and self.input_norm == "none"):
+            raise ValueError(f"model.input_remove_top must be >= 0 and needs an input_norm other than none, "
+                             f"got {self.input_remove_top} with input_norm {self.input_norm!r}")
         if self.input_dim < 1 or self.context < 0 or self.rel_pos_max < 0 or self.rel_pos_slope < 0:
             raise ValueError("model.input_dim must be >= 1; context, rel_pos_max and rel_pos_slope >= 0")
         if not (0.0 <= self.input_dropout < 1.0 and 0.0 <= self.dropout < 1.0):
@@ -353,7 +360,7 @@ class Stream(nn.Module):
     def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
         super().__init__()
         d = cfg.d_model
-        self.inputs = InputStage(in_dim, cfg.input_norm, cfg.input_dim)
+        self.inputs = InputStage(in_dim, cfg.input_norm, cfg.input_dim, cfg.input_remove_top)
         self.in_drop = nn.Dropout(cfg.input_dropout)
         self.input_noise = cfg.input_noise
         self.proj = nn.Linear(self.inputs.out_dim, d)
@@ -369,10 +376,11 @@ class Stream(nn.Module):
         )
 
     @torch.no_grad()
-    def fit_inputs(self, feats: torch.Tensor) -> None:
-        """Fit the input stage on training segments feats [N, Din]; start G_init at the mean of
-        their projections for ``global_init: mean``."""
-        self.inputs.fit(feats)
+    def fit_inputs(self, feats: torch.Tensor, background: torch.Tensor | None = None) -> None:
+        """Fit the input stage on training segments feats [N, Din] (``background`` [M, Din]: more
+        training segments for ``input_remove_top``); start G_init at the mean of their projections
+        for ``global_init: mean``."""
+        self.inputs.fit(feats, background)
         if self.glob is not None and self.glob.init == "mean":
             self.glob.set_mean(self.proj(self.inputs(feats)).mean(0))  # [d]
 
@@ -494,17 +502,20 @@ class HPCLModel(nn.Module):
         return self._fuse(logits, audio_mask.to(torch.bool) & mask.to(torch.bool), rule, w)
 
     @torch.no_grad()
-    def fit_inputs(self, visual: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor) -> None:
+    def fit_inputs(self, visual: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor,
+                   background: tuple | None = None) -> None:
         """Before training: fit the input stages (and start a ``mean`` G_init) on the training
         segments visual [N, Dv], audio [N, Da], audio_mask [N] bool (the audio stage is fitted on
-        the segments with audio only)."""
+        the segments with audio only); ``background``: (visual [M, Dv], audio [M, Da],
+        audio_mask [M]) of more training segments, for ``input_remove_top``."""
+        bg_v, bg_a, bg_av = background_parts(background)
         audio_mask = audio_mask.to(torch.bool)
         if self.stream_v is not None:
-            self.stream_v.fit_inputs(visual)
+            self.stream_v.fit_inputs(visual, bg_v)
         if self.stream_a is not None:
-            self.stream_a.fit_inputs(audio[audio_mask] if audio_mask.sum() >= 2 else audio)
+            self.stream_a.fit_inputs(audio[audio_mask] if audio_mask.sum() >= 2 else audio, bg_a)
         if self.stream_av is not None:
-            self.stream_av.fit_inputs(torch.cat([visual, audio], dim=-1))
+            self.stream_av.fit_inputs(torch.cat([visual, audio], dim=-1), bg_av)
 
     def forward(
         self,
@@ -609,5 +620,6 @@ def build_model(cfg: ModelConfig, visual_dim: int, audio_dim: int, num_domains: 
     ``fit_inputs`` on the training segments before training."""
     if cfg.variant in ("linear", "linear_ctx"):
         return LinearBaseline(visual_dim, audio_dim, cfg.input_norm, cfg.input_dim,
-                              cfg.context if cfg.variant == "linear_ctx" else 0, cfg.input_dropout, num_domains)
+                              cfg.context if cfg.variant == "linear_ctx" else 0, cfg.input_dropout, num_domains,
+                              cfg.input_remove_top)
     return HPCLModel(cfg, visual_dim, audio_dim, num_domains)

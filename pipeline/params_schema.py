@@ -154,7 +154,8 @@ class Backbones(Section):
 MODEL_LIMITS: dict[str, Any] = {
     "d_model": Field(ge=1), "num_heads": Field(ge=1), "num_layers": Field(ge=0), "num_cross_layers": Field(ge=0),
     "ffn_dim": Field(ge=1), "dropout": Field(ge=0.0, lt=1.0), "rel_pos_max": Field(ge=1),
-    "input_dim": Field(ge=1), "input_dropout": Field(ge=0.0, lt=1.0), "input_noise": Field(ge=0.0), "rel_pos_slope": Field(ge=0.0), "context": Field(ge=0),
+    "input_dim": Field(ge=1), "input_remove_top": Field(ge=0), "input_dropout": Field(ge=0.0, lt=1.0),
+    "input_noise": Field(ge=0.0), "rel_pos_slope": Field(ge=0.0), "context": Field(ge=0),
     "w_co": Field(ge=0.0), "w_v": Field(ge=0.0), "w_a": Field(ge=0.0),
 }
 TRAIN_LIMITS: dict[str, Any] = {

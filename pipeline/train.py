@@ -30,7 +30,9 @@ with the chosen weights, which its checkpoint carries (``HPCLModel.fusion_w``).
 
 A domain with one training video cannot be cross-validated: its group falls back to ``fixed``,
 and the history says so. Before training, every model fits its input stage (normalisation and
-bottleneck, ``pipeline.inputs``) on its own training videos, without labels.
+bottleneck, ``pipeline.inputs``) on its own training videos, without labels; with
+``model.input_remove_top`` the removed directions are fitted on those and the other groups'
+training videos (never on a validation or test video).
 
 The final runs also score the test split every ``test_every`` epochs (0: never), for one figure
 only: ``test_best_epoch_optimistic``, the epoch picked on the test split as published code does,
@@ -118,11 +120,20 @@ def fusion_candidates(model_cfg: ModelConfig, cfg: TrainConfig) -> list[tuple[fl
 # ------------------------------------------------------------------ one run
 
 
-def _fit_inputs(model: torch.nn.Module, train: list[VideoItem], device: torch.device) -> None:
-    visual = torch.from_numpy(np.concatenate([it.visual for it in train])).to(device)  # [N, Dv]
-    audio = torch.from_numpy(np.concatenate([it.audio for it in train])).to(device)  # [N, Da]
-    audio_mask = torch.from_numpy(np.concatenate([it.audio_mask for it in train])).to(device)  # [N]
-    model.fit_inputs(visual, audio, audio_mask)
+def _segments(videos: list[VideoItem], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> every segment of ``videos``: visual [N, Dv], audio [N, Da], audio_mask [N]."""
+    visual = torch.from_numpy(np.concatenate([it.visual for it in videos])).to(device)  # [N, Dv]
+    audio = torch.from_numpy(np.concatenate([it.audio for it in videos])).to(device)  # [N, Da]
+    audio_mask = torch.from_numpy(np.concatenate([it.audio_mask for it in videos])).to(device)  # [N]
+    return visual, audio, audio_mask
+
+
+def _fit_inputs(model: torch.nn.Module, train: list[VideoItem], device: torch.device, model_cfg: ModelConfig,
+                background: list[VideoItem] = ()) -> None:
+    """Fit the input stages on the run's training videos; with ``input_remove_top``, the removed
+    directions also see ``background`` (the other groups' training videos)."""
+    bg = _segments(list(background), device) if model_cfg.input_remove_top and background else None
+    model.fit_inputs(*_segments(train, device), background=bg)
 
 
 def _train_epoch(model, opt, train: list[VideoItem], batches: list[list[int]], domain_index, cfg: TrainConfig,
@@ -164,8 +175,12 @@ def train_run(
     bar: tqdm | None = None,
     fusions: list = (),
     fusion: tuple | None = None,
+    background: list[VideoItem] = (),
 ) -> dict:
     """Train one fresh model on ``train`` for ``epochs`` epochs.
+
+    ``background``: more training videos (other groups', never validation or test videos) whose
+    segments the input stage's ``input_remove_top`` directions are fitted on with ``train``'s.
 
     ``fusion``: the late-fusion weights ``(w_co, w_v, w_a)`` the model scores with (default: the
     config's); ``fusions``: weightings to score ``val`` under as well (``fusion_candidates``,
@@ -181,7 +196,7 @@ def train_run(
     dv, da = train[0].visual.shape[1], train[0].audio.shape[1]
     num_domains = len(domain_index) if len(domain_index) > 1 else 0
     model = build_model(model_cfg, dv, da, num_domains).to(device)
-    _fit_inputs(model, train, device)
+    _fit_inputs(model, train, device, model_cfg, background)
     if fusion is not None:
         model.set_fusion_weights(fusion)
     opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
@@ -246,8 +261,9 @@ class _GroupRunner:
     from the cross-validation curves of all groups before any final run."""
 
     def __init__(self, name, train, test, domain_index, model_cfg, cfg: TrainConfig, out_dir: Path, dataset, device,
-                 progress: bool) -> None:
+                 progress: bool, background: list[VideoItem] = ()) -> None:
         self.name, self.train, self.test, self.domain_index = name, train, test, domain_index
+        self.background = list(background)  # the other groups' training videos (input_remove_top)
         self.model_cfg, self.cfg, self.out_dir, self.dataset, self.device = model_cfg, cfg, out_dir, dataset, device
         self.selection, self.note, self.n_folds = group_plan(train, cfg)
         self.fusions = fusion_candidates(model_cfg, cfg) if self.selection == "kfold" else []
@@ -269,7 +285,7 @@ class _GroupRunner:
 
     def _run(self, train, run_seed: int, epochs: int, **kw) -> dict:
         run = train_run(train, self.domain_index, self.model_cfg, self.cfg, self.dataset, self.device, run_seed,
-                        epochs, bar=self.bar, **kw)
+                        epochs, bar=self.bar, background=self.background, **kw)
         for key in self.timing:
             self.timing[key].append(run[key])
         return run
@@ -449,8 +465,9 @@ def train_dataset(
             train_g = sorted((it for it in train_all if it.domain in group_domains), key=lambda it: it.vid)
             test_g = sorted((it for it in test_all if it.domain in group_domains), key=lambda it: it.vid)
             domain_index = {d: i for i, d in enumerate(group_domains)}
+            others = sorted((it for it in train_all if it.domain not in group_domains), key=lambda it: it.vid)
             runners.append(_GroupRunner(name, train_g, test_g, domain_index, model_cfg, train_cfg, out_dir, dataset,
-                                        device, progress))
+                                        device, progress, others))
             if train_cfg.selection_scope == "group":  # each group finished before the next starts
                 runners[-1].cross_validate()
                 result["groups"][name] = runners[-1].finish()
