@@ -87,7 +87,7 @@ class InputStage(nn.Module):
             _, dirs = _top_directions(both - rm_mean, self.remove_top)  # [Din, r]
             self.rm_mean.copy_(rm_mean)
             self.rm_dirs.copy_(dirs)
-            x32 = self._remove(x32)
+            x32 = self.remove_shared(x32)
         mean = x32.to(torch.float64).mean(0).to(torch.float32)  # [Din]
         xc = x32 - mean  # [N, Din]
         n = xc.shape[0]
@@ -114,7 +114,7 @@ class InputStage(nn.Module):
         self.fitted.fill_(True)
         return self
 
-    def _remove(self, x: torch.Tensor) -> torch.Tensor:
+    def remove_shared(self, x: torch.Tensor) -> torch.Tensor:
         """x [..., Din] without its components along the removed directions."""
         return x - ((x - self.rm_mean) @ self.rm_dirs) @ self.rm_dirs.T  # [..., Din]
 
@@ -124,7 +124,7 @@ class InputStage(nn.Module):
         if not bool(self.fitted):
             raise RuntimeError("InputStage used before fit(): fit it on the training segments (or load a trained state_dict)")
         if self.remove_top:
-            x = self._remove(x)
+            x = self.remove_shared(x)
         if self.mode == "standardize":
             return (x - self.mean) * self.inv_std  # [..., Din]
         return (x - self.mean) @ self.proj  # [..., k]

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from pipeline.inputs import InputStage
 from pipeline.losses import ce_loss, hard_pair_rank_loss, hpcl_loss
 from pipeline.model import (
     FUSIONS,
@@ -606,3 +607,64 @@ def test_fusion_weights_travel_in_the_checkpoint_and_score_by_hand():
     for bad in ((1.0, -1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 1.0)):
         with pytest.raises(ValueError, match="three numbers >= 0"):
             model.set_fusion_weights(bad)
+
+
+def test_remove_top_takes_the_shared_directions_out_before_the_input_stage_by_hand():
+    """remove_top = 1: the top principal direction of the training and background segments
+    together (here e0, where the background spreads) is removed, x -> x - ((x - m) . e0) e0; the
+    standardisation after it sees the other coordinates unchanged. Without the background the
+    training segments' own top direction (e1) goes."""
+    # x's coordinates are centred and uncorrelated, so e0, e1, e2 are exactly its principal directions
+    x = torch.tensor([[1.0, 3.0, 0.5], [1.0, -3.0, -0.5], [-1.0, 2.0, -0.75], [-1.0, -2.0, 0.75]])
+    bg = torch.tensor([[20.0, 0.0, 0.0], [-20.0, 0.0, 0.0], [30.0, 0.0, 0.0], [-30.0, 0.0, 0.0]])
+    stage = InputStage(3, "standardize", remove_top=1).fit(x, bg)
+    assert abs(float(stage.rm_dirs[0, 0])) == pytest.approx(1.0, abs=1e-5)
+    assert stage.rm_mean.tolist() == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
+    torch.testing.assert_close(stage.remove_shared(x), torch.cat([torch.zeros(4, 1), x[:, 1:]], 1), atol=1e-5, rtol=0)
+    rest = x[:, 1:]
+    want = (rest - rest.mean(0)) / rest.std(0)  # the unbiased std, as the stage's
+    torch.testing.assert_close(stage(x)[:, 1:], want, atol=1e-4, rtol=0)
+    own = InputStage(3, "standardize", remove_top=1).fit(x)  # no background: x's top direction, e1
+    assert abs(float(own.rm_dirs[1, 0])) == pytest.approx(1.0, abs=1e-3)
+    # a point off the training set: its component along e0 is replaced by the mean's
+    torch.testing.assert_close(stage.remove_shared(torch.tensor([[7.0, 1.0, 2.0]])), torch.tensor([[0.0, 1.0, 2.0]]),
+                               atol=1e-5, rtol=0)
+
+
+def test_remove_top_travels_in_the_state_dict_and_rejects_bad_settings():
+    g = torch.Generator().manual_seed(0)
+    x, bg = torch.randn(40, 6, generator=g), 5 * torch.randn(60, 6, generator=g)
+    stage = InputStage(6, "pca", 3, remove_top=2).fit(x, bg)
+    again = InputStage(6, "pca", 3, remove_top=2)
+    again.load_state_dict(stage.state_dict())
+    torch.testing.assert_close(again(x), stage(x))
+    torch.testing.assert_close(stage.rm_dirs.T @ stage.rm_dirs, torch.eye(2), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="input_norm none"):
+        InputStage(6, "none", remove_top=1)
+    with pytest.raises(ValueError, match="remove_top must be in"):
+        InputStage(6, "pca", 3, remove_top=6)
+    with pytest.raises(ValueError, match="needs more than 2 training segments"):
+        InputStage(6, "pca", 3, remove_top=2).fit(torch.randn(2, 6))
+    with pytest.raises(ValueError, match="input_remove_top"):
+        ModelConfig(input_norm="none", input_remove_top=1)
+
+
+@pytest.mark.parametrize("variant", ["co_av", "linear"])
+def test_models_fit_the_removed_directions_on_the_background_too(variant):
+    """HPCLModel and the linear baseline hand the background's segments (audio: those with
+    audio) to each modality's stage: the removed directions follow the background."""
+    g = torch.Generator().manual_seed(0)
+    visual, audio = torch.randn(30, DV, generator=g), torch.randn(30, DA, generator=g)
+    amask = torch.ones(30, dtype=torch.bool)
+    spread = torch.zeros(50, DV)
+    spread[:, 0] = 40 * torch.randn(50, generator=g)  # the background spreads along e0
+    bg_amask = torch.ones(50, dtype=torch.bool)
+    bg_amask[:25] = False  # the audio stage sees only the background's second half
+    bg_audio = torch.zeros(50, DA)
+    bg_audio[:25, 0] = 1000 * torch.randn(25, generator=g)  # silent segments: must not count
+    bg_audio[25:, 1] = 40 * torch.randn(25, generator=g)
+    model = build_model(tiny(variant=variant, input_norm="pca", input_dim=4, input_remove_top=1), DV, DA)
+    model.fit_inputs(visual, audio, amask, background=(spread, bg_audio, bg_amask))
+    stages = (model.in_v, model.in_a) if variant == "linear" else (model.stream_v.inputs, model.stream_a.inputs)
+    assert abs(float(stages[0].rm_dirs[0, 0])) == pytest.approx(1.0, abs=1e-3)
+    assert abs(float(stages[1].rm_dirs[1, 0])) == pytest.approx(1.0, abs=1e-3)

@@ -546,3 +546,33 @@ def test_fusion_grid_chooses_weights_with_the_epoch_and_keeps_them_in_the_checkp
     m = evaluate_run(items, tmp_path / "grid", mcfg, "youtube_highlights", table_of(items), tmp_path / "pred.jsonl",
                      tmp_path / "metrics.json")
     assert m["fusion_weights"] == {"dog": [[[1.0, 1.0, 1.0], *grid][c_best]]}
+
+
+def test_removed_directions_see_the_other_groups_training_videos_never_validation_or_test(tmp_path, monkeypatch):
+    """With input_remove_top, every run's input stage is fitted on its own training videos plus
+    the other domains' training videos: never a video of its own validation fold, never a test
+    video; the final checkpoint's removal mean is the mean over both domains' training segments."""
+    import pipeline.train as train_mod
+
+    calls = []
+    real = train_mod._fit_inputs
+
+    def watch(model, train, device, model_cfg, background=()):
+        calls.append(({it.vid for it in train}, {it.vid for it in background}))
+        return real(model, train, device, model_cfg, background)
+
+    monkeypatch.setattr(train_mod, "_fit_inputs", watch)
+    items = planted_items(4, 2, domains=("dog", "cat"))
+    train = {d: {it.vid for it in items if it.split == "train" and it.domain == d} for d in ("dog", "cat")}
+    tcfg = TrainConfig(epochs=1, batch_size=2, folds=2, seeds=[0], **CPU)
+    train_dataset(items, ModelConfig(**{**TINY, "input_remove_top": 2}), tcfg, tmp_path, "youtube_highlights",
+                  progress=False)
+    assert len(calls) == 2 * (2 + 1)  # per domain: 2 folds and the final run
+    for own, background in calls:
+        domain = "dog" if own <= train["dog"] else "cat"
+        other = "cat" if domain == "dog" else "dog"
+        assert own <= train[domain] and background == train[other]
+    assert sorted(len(own) for own, _ in calls) == [2, 2, 2, 2, 4, 4]  # the folds hold their validation half out
+    model = load_checkpoint(build_model(ModelConfig(**{**TINY, "input_remove_top": 2}), D, D), tmp_path / "dog" / "seed0.pt")
+    every = np.concatenate([it.visual for it in items if it.split == "train"])
+    np.testing.assert_allclose(model.stream_v.inputs.rm_mean.numpy(), every.mean(0), atol=1e-5)
