@@ -1,6 +1,7 @@
-"""What the TVSum-like diagnosis scripts share (``top5_composition.py``, ``tvsum_known_cue.py``):
-their command-line arguments for one rotation worktree, reading it, and the two sketch models
-trained at fixed epoch counts (not the honest selection).
+"""What the TVSum-like diagnosis scripts share (``top5_composition.py``, ``tvsum_known_cue.py``;
+the planting arguments also ``tvsum_oracle_fusion.py`` and ``tvsum_remove_top.py``): their
+command-line arguments for one rotation worktree, reading it, and the two sketch models trained at
+fixed epoch counts (not the honest selection).
 
 A rotation worktree ``BENCH`` holds ``data/aligned/tvsum`` and ``data/prepared/tvsum`` made from
 ``hpcl make-bench tvsum ... --config '{"cue": CUE}' --rotation R --seed SEED`` and ``dvc repro
@@ -28,15 +29,20 @@ MODELS = {"co_av": {"train.epochs": 20, "train.fusion_grid": []},
           "linear": {"model.variant": "linear", "train.epochs": 60}}
 
 
-def add_bench_args(ap: argparse.ArgumentParser, work: str) -> None:
-    """--root, --rotation, --seed, --cue, --labels, --splits, --work (default ``work``)."""
-    ap.add_argument("--root", required=True, type=Path)
-    ap.add_argument("--rotation", type=int, required=True)
+def add_plant_args(ap: argparse.ArgumentParser) -> None:
+    """--seed, --cue, --labels, --splits: how the bench was planted (``hpcl make-bench tvsum``)."""
     ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
     ap.add_argument("--cue", type=float, default=0.45)
     ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
                                                     "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
     ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
+
+
+def add_bench_args(ap: argparse.ArgumentParser, work: str) -> None:
+    """--root, --rotation, the planting arguments (:func:`add_plant_args`), --work (default ``work``)."""
+    ap.add_argument("--root", required=True, type=Path)
+    ap.add_argument("--rotation", type=int, required=True)
+    add_plant_args(ap)
     ap.add_argument("--work", type=Path, default=Path(work))
 
 
@@ -51,9 +57,11 @@ def load_bench(root: Path):
     return sections, items, table
 
 
-def replant(args: argparse.Namespace) -> Planted:
-    """The bench planted again in memory (for its cue directions)."""
-    return plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue), rotation=args.rotation)
+def replant(args: argparse.Namespace, rotation: int | None = None) -> Planted:
+    """The bench planted again in memory (for its cue directions), at ``rotation`` (default
+    ``args.rotation``)."""
+    rotation = args.rotation if rotation is None else rotation
+    return plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue), rotation=rotation)
 
 
 def train_sketch(items: list[VideoItem], sections: dict, name: str, seeds: list[int], table, run: Path) -> dict:

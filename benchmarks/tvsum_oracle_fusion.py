@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import metrics  # noqa: E402
 from pipeline.batching import items_table  # noqa: E402
-from pipeline.synthbench import SynthConfig, cue_oracle_scores, plant_tvsum  # noqa: E402
+from pipeline.synthbench import cue_oracle_scores  # noqa: E402
+from rotation_bench import add_plant_args, replant  # noqa: E402
 
 KINDS = ("shot_visual", "shot_sum", "shot_min", "visual", "audio_visual")
 
@@ -28,16 +29,12 @@ KINDS = ("shot_visual", "shot_sum", "shot_min", "visual", "audio_visual")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rotations", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
-    ap.add_argument("--cue", type=float, default=0.45)
-    ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
-                                                    "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
-    ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
+    add_plant_args(ap)
     args = ap.parse_args()
     rows = []
     print("rotation " + " ".join(f"{k:>12}" for k in KINDS) + "  min - sum")
     for r in args.rotations:
-        planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue), rotation=r)
+        planted = replant(args, r)
         test = [it for it in planted.items if it.split == "test"]
         scores = {it.vid: cue_oracle_scores(planted, it) for it in test}
         row = {k: metrics.evaluate("tvsum", items_table(test), {v: s[k].tolist() for v, s in scores.items()},

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import metrics  # noqa: E402
 from pipeline.batching import items_table  # noqa: E402
 from pipeline.inputs import InputStage  # noqa: E402
-from pipeline.synthbench import SynthConfig, plant_tvsum  # noqa: E402
+from rotation_bench import add_plant_args, replant  # noqa: E402
 
 
 def removed(videos, background, k: int):
@@ -57,15 +57,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rotations", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--ks", type=int, nargs="+", default=[0, 24, 32, 40, 64])
-    ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
-    ap.add_argument("--cue", type=float, default=0.45)
-    ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
-                                                    "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
-    ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
+    add_plant_args(ap)
     args = ap.parse_args()
     print("rotation    k  cross-val   test")
     for r in args.rotations:
-        planted = plant_tvsum(args.labels, args.splits, seed=args.seed, cfg=SynthConfig(cue=args.cue), rotation=r)
+        planted = replant(args, r)
         train = [it for it in planted.items if it.split == "train"]
         test = [it for it in planted.items if it.split == "test"]
         for k in args.ks:
