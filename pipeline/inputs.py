@@ -51,7 +51,8 @@ class InputStage(nn.Module):
         if k < 1:
             raise ValueError(f"the PCA bottleneck needs k >= 1, got {k}")
         if not 0 <= remove_top < in_dim:
-            raise ValueError(f"remove_top must be in [0, {in_dim}) for {in_dim}-d features, got {remove_top}")
+            raise ValueError(f"remove_top (model.input_remove_top) must be in [0, {in_dim}) for {in_dim}-d "
+                             f"features, got {remove_top}")
         if remove_top and mode == "none":
             raise ValueError("remove_top needs an input normalisation: input_norm none is the paper-literal raw input")
         self.mode, self.in_dim, self.remove_top = mode, in_dim, remove_top

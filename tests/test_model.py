@@ -641,7 +641,7 @@ def test_remove_top_travels_in_the_state_dict_and_rejects_bad_settings():
     torch.testing.assert_close(stage.rm_dirs.T @ stage.rm_dirs, torch.eye(2), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="input_norm none"):
         InputStage(6, "none", remove_top=1)
-    with pytest.raises(ValueError, match="remove_top must be in"):
+    with pytest.raises(ValueError, match=r"model.input_remove_top\) must be in \[0, 6\) for 6-d features, got 6"):
         InputStage(6, "pca", 3, remove_top=6)
     with pytest.raises(ValueError, match="needs more than 2 training segments"):
         InputStage(6, "pca", 3, remove_top=2).fit(torch.randn(2, 6))
