@@ -19,11 +19,11 @@ Per video of T segments, with visual features [T, Dv] and audio features [T, Da]
    concatenated [visual; audio] sequence of 2T segments, once for visual, once for audio;
 5. three FC heads: co-occurrence (on the concatenation [co_v, co_a] of the two co-occurrence
    outputs of a segment: the paper's single co-occurrence score y~), intra-visual, intra-audio;
-   late fusion = weighted sum of the heads' logits (``fusion_score``; or of their
-   probabilities, or the co-occurrence logit plus the smaller of the two stream heads'); ``fusion: early`` concatenates [co_v, co_a, F_v, F_a] before one classifier
-   instead. By default (``stream_training: own``) step 4 reads the streams without
-   back-propagating into them: each stream learns from its own head and its own contrastive
-   terms.
+   late fusion = weighted sum of the heads' logits (``fusion_score``, ``pipeline.fusion``; or of
+   their probabilities, or the co-occurrence logit plus the smaller of the two stream heads');
+   ``fusion: early`` concatenates [co_v, co_a, F_v, F_a] before one classifier instead. By
+   default (``stream_training: own``) step 4 reads the streams without back-propagating into
+   them: each stream learns from its own head and its own contrastive terms.
 
 Variants (``variant``; paper section 4.2, Table 3):
 - ``v_only`` / ``a_only``: one modality's stream (projection, intra-modality encoding, global
@@ -119,7 +119,7 @@ class ModelConfig:
         heads (the paper's "weighted sum"; values not stated: equal by default, and
         ``train.fusion_grid`` lets cross-validation choose others); ``late_av`` weighs its two
         logits by w_v and w_a.
-    fusion_score: logit | probability: what late fusion sums (not stated in the paper).
+    fusion_score: logit | probability | min: how late fusion combines (not stated in the paper).
         logit: ``sum_k w_k l_k``, log-odds add, so a segment with evidence in several heads
         ranks above one with evidence in one; probability: the logit of ``sum_k w_k p_k /
         sum_k w_k``, which rewards evidence in any one head; min: ``w_co l_co + (w_v + w_a)
