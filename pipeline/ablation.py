@@ -76,9 +76,10 @@ def configs(model: dict, train: dict, loss: dict, overrides: dict) -> tuple[Mode
 
 def run_setting(name: str, overrides: dict, items: list[VideoItem], table: pd.DataFrame, dataset: str,
                 sections: dict, out_dir: str | os.PathLike, progress: bool = False,
-                keep_cv_curves: bool = False) -> dict:
+                keep_cv_curves: bool = False, keep_predictions: bool = False) -> dict:
     """Train and evaluate one setting; write ``out_dir/<name>/metrics.json`` (and, with
-    ``keep_cv_curves``, ``cv_curves.json``: :func:`cv_curves` of the training's history); return
+    ``keep_cv_curves``, ``cv_curves.json``: :func:`cv_curves` of the training's history; with
+    ``keep_predictions``, ``predictions.jsonl``: the test scores of the seeds' ensemble); return
     the metrics with ``"setting": {"name", "overrides", "model_config", "train_config"}`` added."""
     mcfg, tcfg = configs(sections["model"], sections["train"], sections["loss"], overrides)
     run_dir = Path(out_dir) / name
@@ -95,8 +96,9 @@ def run_setting(name: str, overrides: dict, items: list[VideoItem], table: pd.Da
         history = json.loads((run_dir / "models" / "history.json").read_text(encoding="utf-8"))
         with open(run_dir / "cv_curves.json", "w", encoding="utf-8") as fh:
             json.dump(cv_curves(history), fh)
-    shutil.rmtree(run_dir / "models")  # checkpoints and predictions are not needed for the table
-    (run_dir / "predictions.jsonl").unlink()
+    shutil.rmtree(run_dir / "models")  # checkpoints are not needed for the table
+    if not keep_predictions:
+        (run_dir / "predictions.jsonl").unlink()
     return result
 
 

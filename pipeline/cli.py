@@ -105,7 +105,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     for name in args.settings:
         overrides = {**SETTINGS[name][0], **extra}
         res = run_setting(name + suffix, overrides, items, table, args.dataset, sections, args.out, progress=True,
-                          keep_cv_curves=args.keep_cv_curves)
+                          keep_cv_curves=args.keep_cv_curves, keep_predictions=args.keep_predictions)
         print(f"{name + suffix}: umt {res['umt']['mAP']:.3f} +- {res['umt']['std']:.3f} "
               f"(cv {res['cv']['mAP'] if res['cv']['mAP'] is not None else float('nan'):.3f}, "
               f"{res['seconds_per_epoch']:.2f} s/epoch)", flush=True)
@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-cv-curves", action="store_true",
                    help="write OUT/<setting>/cv_curves.json (the validation curves selection read, per seed; "
                         "benchmarks/selection_cross_seed.py reads it)")
+    p.add_argument("--keep-predictions", action="store_true",
+                   help="keep OUT/<setting>/predictions.jsonl (test scores of the seeds' ensemble, per video; "
+                        "benchmarks/tvsum_top5_picks.py reads it)")
     p.add_argument("--params", help="params.yaml (default: the repository's)")
     p.add_argument("--root", default=".", help="repository root holding data/ (default: .)")
     p.add_argument("--table", action="store_true", help="only print the table of the results in OUT")

@@ -340,9 +340,17 @@ def test_ablation_settings_apply_overrides_and_tabulate(tmp_path):
     table = items_table(items)
     for name, overrides in (("linear", {"model.variant": "linear"}), ("co_av", {})):
         res = run_setting(name, overrides, items, table, "youtube_highlights", sections, tmp_path,
-                          keep_cv_curves=name == "linear")
+                          keep_cv_curves=name == "linear", keep_predictions=name == "co_av")
         assert res["setting"]["model_config"]["variant"] == ("linear" if name == "linear" else "co_av")
         assert not (tmp_path / name / "models").exists()
+    # --keep-predictions: the seeds' ensemble, scored again from the file, gives the metrics' figure
+    assert not (tmp_path / "linear" / "predictions.jsonl").exists()
+    from pipeline.metrics import evaluate, read_predictions
+    kept_preds = read_predictions(tmp_path / "co_av" / "predictions.jsonl")
+    test_vids = {it.vid for it in items if it.split == "test"}
+    assert set(kept_preds) == test_vids
+    ens = json.loads((tmp_path / "co_av" / "metrics.json").read_text())["ensemble"]["umt"]["mAP"]
+    assert evaluate("youtube_highlights", table[table["split"] == "test"], kept_preds)["mAP"] == pytest.approx(ens)
     # --keep-cv-curves: the curves selection read, per seed; their best is the epoch it chose
     from pipeline.selection import best_of_curves
     kept = json.loads((tmp_path / "linear" / "cv_curves.json").read_text())
