@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "benchmarks/selection_cross_seed.py reads it)")
     p.add_argument("--keep-predictions", action="store_true",
                    help="keep OUT/<setting>/predictions.jsonl (test scores of the seeds' ensemble, per video; "
-                        "benchmarks/tvsum_top5_picks.py reads it)")
+                        "what `hpcl evaluate` and the evaluate stage read)")
     p.add_argument("--params", help="params.yaml (default: the repository's)")
     p.add_argument("--root", default=".", help="repository root holding data/ (default: .)")
     p.add_argument("--table", action="store_true", help="only print the table of the results in OUT")
