@@ -61,7 +61,7 @@ def _conjunction(logits: dict[str, torch.Tensor], weights: dict[str, torch.Tenso
     with both stream weights 0 the streams add nothing)."""
     out = weights["co"] * logits["co"] if "co" in logits else 0.0
     streams = [k for k in ("v", "a") if k in logits]
-    inf = torch.tensor(float("inf"), dtype=logits[streams[0]].dtype)
+    inf = logits[streams[0]].new_full((), float("inf"))  # on the logits' device and dtype
     low = torch.stack([torch.where(weights[k] > 0, logits[k], inf) for k in streams]).amin(0)  # [B, T]
     total = sum(weights[k] for k in streams)  # [B, T]
     return out + torch.where(total > 0, total * low, torch.zeros_like(low))
