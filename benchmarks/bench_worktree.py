@@ -92,9 +92,14 @@ def main() -> None:
     params.write_text(bench_params(params.read_text(encoding="utf-8"), args.dataset), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(wt), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     run = dict(cwd=wt, env=env, check=True)
-    subprocess.run([sys.executable, "-m", "pipeline.cli",
-                    *make_bench_args(args.dataset, shared, args.rotation, args.seed, f"data/raw/{args.dataset}")], **run)
-    subprocess.run(["dvc", "repro", "align"], **run)
+    try:
+        subprocess.run([sys.executable, "-m", "pipeline.cli",
+                        *make_bench_args(args.dataset, shared, args.rotation, args.seed, f"data/raw/{args.dataset}")],
+                       **run)
+        subprocess.run(["dvc", "repro", "align"], **run)
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"{wt}: {' '.join(map(str, e.cmd[:4]))} ... failed (exit {e.returncode}, its message above); "
+                 f"the worktree is left for a look: git worktree remove --force {wt}")
     print(f"{wt}: {args.dataset} bench, rotation {args.rotation}, seed {args.seed}, aligned. Then, in it:\n"
           f"  cd {wt} && PYTHONPATH={wt} python -m pipeline.cli ablate co_av linear --dataset {args.dataset} --root {wt} "
           f"--params {params} --out OUT")
