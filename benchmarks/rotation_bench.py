@@ -5,7 +5,8 @@ fixed epoch counts (not the honest selection).
 
 A rotation worktree ``BENCH`` holds ``data/aligned/tvsum`` and ``data/prepared/tvsum`` made from
 ``hpcl make-bench tvsum ... --config '{"cue": CUE}' --rotation R --seed SEED`` and ``dvc repro
-align``, with its params file at ``BENCH/params_exp.yaml`` (else ``BENCH/params.yaml``).
+align`` (what ``python benchmarks/bench_worktree.py BENCH tvsum --rotation R --seed SEED`` makes,
+CUE its 0.45), with its params file at ``BENCH/params_exp.yaml`` (else ``BENCH/params.yaml``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pipeline.params import read_params, section  # noqa: E402
 from pipeline.synthbench import Planted, SynthConfig, plant_tvsum  # noqa: E402
 from pipeline.train import train_dataset  # noqa: E402
 
+from bench_worktree import BENCH_CONFIG  # noqa: E402
+
 # the sketch models: co_av at 20 epochs with the fusion weights model.w_* (no grid), linear at 60;
 # on the inputs they were first run on (no dataset-wide removal: the TVSum preset's
 # input_remove_top came later, and the known-cue inputs have 16 dimensions)
@@ -34,7 +37,7 @@ MODELS = {"co_av": {"train.epochs": 20, "train.fusion_grid": [], "model.input_re
 def add_plant_args(ap: argparse.ArgumentParser) -> None:
     """--seed, --cue, --labels, --splits: how the bench was planted (``hpcl make-bench tvsum``)."""
     ap.add_argument("--seed", type=int, default=0, help="the bench's seed (make-bench --seed)")
-    ap.add_argument("--cue", type=float, default=0.45)
+    ap.add_argument("--cue", type=float, default=BENCH_CONFIG["tvsum"]["cue"])
     ap.add_argument("--labels", nargs="+", default=["../shared/data/tvsum/lighthouse_tvsum_train_release.jsonl",
                                                     "../shared/data/tvsum/lighthouse_tvsum_val_release.jsonl"])
     ap.add_argument("--splits", default="../shared/data/splits/umt_splits.json")
